@@ -1,0 +1,1 @@
+"""Benchmark commands (``python benchmarks/<name>.py``): each prints the figures it measures."""

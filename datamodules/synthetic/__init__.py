@@ -1,0 +1,1 @@
+"""The embedded default data: a synthetic speech corpus spoken by espeak-ng, in LibriSpeech layout."""

@@ -1,0 +1,1 @@
+"""LightningModules and the ``nn.Module`` components they wire: ASR backends, detectors, enhancers."""
