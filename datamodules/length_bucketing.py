@@ -25,6 +25,9 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         seed: base seed; call ``set_epoch`` each epoch for fresh order.
         drop_last: drop the last, smaller batch.
         num_replicas, rank: DDP sharding; default from ``torch.distributed`` when initialized.
+
+    Under DDP, train with ``Trainer(use_distributed_sampler=False)``: this sampler shards by itself, and
+    Lightning cannot inject its own sampler into it (it says so with a ``TypeError``).
     """
 
     def __init__(
@@ -38,6 +41,12 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         num_replicas: int | None = None,
         rank: int | None = None,
     ) -> None:
+        if isinstance(lengths, Sampler):
+            raise TypeError(
+                "LengthBucketBatchSampler got a sampler instead of item lengths: Lightning tried to inject a "
+                "DistributedSampler. It shards across DDP ranks by itself; set Trainer(use_distributed_sampler=False) "
+                "or turn bucket_by_length off."
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         distributed = dist.is_available() and dist.is_initialized()

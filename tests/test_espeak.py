@@ -26,12 +26,6 @@ def test_voices_rates_and_accents_change_the_audio():
         assert not np.array_equal(base[:n], other[:n])
 
 
-def test_same_request_gives_identical_audio():
-    engine = EspeakEngine.instance()
-    voice = VoiceSettings("en-gb-x-rp", "f3", rate=160, pitch=40)
-    assert np.array_equal(engine.synthesize("set a timer", voice), engine.synthesize("set a timer", voice))
-
-
 def test_unknown_accent_is_refused_by_name():
     with pytest.raises(SynthesisError, match="xx-nowhere"):
         EspeakEngine.instance().synthesize("hello", VoiceSettings("xx-nowhere", "m3"))
