@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from datamodules.synthetic.grammar import SentenceGrammar, number_to_words
+from datamodules.synthetic.grammar import SentenceGrammar
+from datamodules.text import number_to_words
 from datamodules.text import normalize_transcript
 
 
@@ -11,8 +12,9 @@ def test_numbers_are_spelled():
     assert number_to_words(17) == "SEVENTEEN"
     assert number_to_words(40) == "FORTY"
     assert number_to_words(125) == "ONE HUNDRED TWENTY FIVE"
+    assert number_to_words(1000) == "ONE THOUSAND"
     with pytest.raises(ValueError):
-        number_to_words(1000)
+        number_to_words(1_000_000)
 
 
 def test_same_seed_same_sentences_other_seed_other_sentences():

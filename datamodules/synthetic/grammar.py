@@ -10,23 +10,7 @@ import random
 import re
 from dataclasses import dataclass
 
-_ONES = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE", "TEN", "ELEVEN",
-         "TWELVE", "THIRTEEN", "FOURTEEN", "FIFTEEN", "SIXTEEN", "SEVENTEEN", "EIGHTEEN", "NINETEEN"]
-_TENS = ["", "", "TWENTY", "THIRTY", "FORTY", "FIFTY", "SIXTY", "SEVENTY", "EIGHTY", "NINETY"]
-
-
-def number_to_words(number: int) -> str:
-    """Spell 0 <= number < 1000 in upper-case words ("ONE HUNDRED TWENTY FIVE")."""
-    if not 0 <= number < 1000:
-        raise ValueError(f"number_to_words supports 0..999, got {number}")
-    if number < 20:
-        return _ONES[number]
-    if number < 100:
-        tens, ones = divmod(number, 10)
-        return _TENS[tens] + ("" if ones == 0 else " " + _ONES[ones])
-    hundreds, rest = divmod(number, 100)
-    return _ONES[hundreds] + " HUNDRED" + ("" if rest == 0 else " " + number_to_words(rest))
-
+from datamodules.text import number_to_words
 
 # Non-terminals of the grammar: "<NAME>" in a production is replaced by a random expansion of NAME.
 _RULES: dict[str, list[str]] = {

@@ -1,0 +1,117 @@
+"""The one narrow interface every ASR backend offers to attacks (through an oracle), detectors and benchmarks.
+
+Conventions: waveforms [B, T] float32 mono at ``sample_rate`` (16 kHz) in [-1, 1], zero-padded, with
+``lengths`` [B] (valid samples). Transcripts are normalized upper-case words (``datamodules.text``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from enum import Enum
+
+import torch
+from torch import nn
+
+from datamodules.errors import DataError
+
+
+class Capability(str, Enum):
+    """What a backend can do. PocketSphinx, a black box, can only transcribe."""
+
+    TRANSCRIBE = "transcribe"
+    HIDDEN = "hidden"
+    SCORE = "score"
+
+
+class UnsupportedCapabilityError(RuntimeError):
+    """The backend cannot offer this method (e.g. hidden activations of a black-box recognizer)."""
+
+
+class ASRBackend(nn.Module, ABC):
+    """A frozen, batched speech recognizer.
+
+    Subclasses implement ``_transcribe`` (and ``_hidden`` / ``_score`` when they declare those capabilities);
+    the public methods validate inputs, run without autograd, and return detached tensors.
+    """
+
+    sample_rate: int = 16_000
+    capabilities: frozenset[Capability] = frozenset({Capability.TRANSCRIBE})
+    min_samples: int = 1_600  # 0.1 s: shorter input gives no meaningful transcript
+
+    @property
+    def hidden_layers(self) -> list[str]:
+        """Names accepted by ``hidden(..., layer=...)``; empty without the HIDDEN capability."""
+        return []
+
+    def freeze(self) -> "ASRBackend":
+        """Eval mode, no parameter requires grad. Returns self."""
+        self.eval()
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+        return self
+
+    def train(self, mode: bool = True) -> "ASRBackend":
+        # A backend is frozen: dropout and friends stay off even inside a training LightningModule.
+        return super().train(False)
+
+    @property
+    def device(self) -> torch.device:
+        parameter = next(self.parameters(), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
+
+    def check_input(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate a batch; returns (waveforms, lengths) on the backend's device as float32 / int64."""
+        if waveforms.ndim != 2:
+            raise ValueError(f"waveforms must be [B, T], got shape {tuple(waveforms.shape)}")
+        if lengths.ndim != 1 or lengths.shape[0] != waveforms.shape[0]:
+            raise ValueError(f"lengths must be [B={waveforms.shape[0]}], got shape {tuple(lengths.shape)}")
+        if waveforms.shape[0] == 0:
+            raise ValueError("empty batch")
+        if int(lengths.max()) > waveforms.shape[1]:
+            raise ValueError(f"a length ({int(lengths.max())}) exceeds the padded size {waveforms.shape[1]}")
+        too_short = (lengths < self.min_samples).nonzero().flatten().tolist()
+        if too_short:
+            raise DataError(
+                "<batch>",
+                f"items {too_short} have fewer than {self.min_samples} samples ({self.min_samples / self.sample_rate:.2f} s "
+                f"at {self.sample_rate} Hz): too short to recognize (is the audio empty or at the wrong rate?)",
+            )
+        if not torch.isfinite(waveforms).all():
+            raise DataError("<batch>", "waveforms contain NaN or infinite samples")
+        return waveforms.to(self.device, torch.float32), lengths.to(self.device, torch.long)
+
+    def _require(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise UnsupportedCapabilityError(f"{type(self).__name__} does not offer {capability.value!r}")
+
+    @torch.no_grad()
+    def transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """Greedy / configured decoding; B normalized transcripts."""
+        self._require(Capability.TRANSCRIBE)
+        return self._transcribe(*self.check_input(waveforms, lengths))
+
+    @torch.no_grad()
+    def hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Activations [B, T', D] of ``layer`` and their valid lengths [B] (frames)."""
+        self._require(Capability.HIDDEN)
+        if layer not in self.hidden_layers:
+            raise ValueError(f"unknown layer {layer!r} for {type(self).__name__}; choose from {self.hidden_layers}")
+        activations, frame_lengths = self._hidden(*self.check_input(waveforms, lengths), layer)
+        return activations.detach().float(), frame_lengths.detach()
+
+    @torch.no_grad()
+    def score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Negative log-likelihood [B] (nats) the model assigns to each text; lower = more likely."""
+        self._require(Capability.SCORE)
+        if len(texts) != waveforms.shape[0]:
+            raise ValueError(f"{len(texts)} texts for a batch of {waveforms.shape[0]}")
+        return self._score(*self.check_input(waveforms, lengths), texts).detach().float()
+
+    @abstractmethod
+    def _transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]: ...
+
+    def _hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+        raise UnsupportedCapabilityError(f"{type(self).__name__} does not offer hidden activations")
+
+    def _score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        raise UnsupportedCapabilityError(f"{type(self).__name__} does not offer scores")
