@@ -9,10 +9,11 @@ from lightning.pytorch.cli import LightningCLI
 import lightning as L
 
 
-def cli_main(args: list[str] | None = None) -> LightningCLI:
+def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
+    """Build (and with ``run``, execute) the CLI; ``args`` instead of ``sys.argv`` lets tests call it in-process."""
     return LightningCLI(
         L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-        args=args, save_config_kwargs={"overwrite": True},
+        args=args, run=run, save_config_kwargs={"overwrite": True},
     )
 
 

@@ -14,8 +14,15 @@ CONFIGS = sorted((REPO_ROOT / "configs").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.relative_to(REPO_ROOT).as_posix() for p in CONFIGS])
-def test_config_instantiates(path: Path):
+def test_config_instantiates(path: Path, tmp_path):
     content = yaml.safe_load(path.read_text())
+    if "model" in content:  # a full training config: build trainer, model and data through train.py's CLI
+        from train import cli_main
+
+        cli = cli_main(["--config", str(path), f"--trainer.default_root_dir={tmp_path}"], run=False)
+        assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
+        assert sum(p.numel() for p in cli.model.parameters()) > 0
+        return
     parser = ArgumentParser()
     if "data" in content:
         parser.add_subclass_arguments(L.LightningDataModule, "data")

@@ -92,12 +92,13 @@ class ASRBackend(nn.Module, ABC):
 
     @torch.no_grad()
     def hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Activations [B, T', D] of ``layer`` and their valid lengths [B] (frames)."""
+        """Activations [B, T', D] of ``layer`` (zero past each item's length) and valid lengths [B] (frames)."""
         self._require(Capability.HIDDEN)
         if layer not in self.hidden_layers:
             raise ValueError(f"unknown layer {layer!r} for {type(self).__name__}; choose from {self.hidden_layers}")
         activations, frame_lengths = self._hidden(*self.check_input(waveforms, lengths), layer)
-        return activations.detach().float(), frame_lengths.detach()
+        valid = torch.arange(activations.shape[1], device=activations.device)[None, :] < frame_lengths[:, None]
+        return (activations * valid.unsqueeze(-1)).detach().float(), frame_lengths.detach()
 
     @torch.no_grad()
     def score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:

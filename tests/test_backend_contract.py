@@ -1,0 +1,119 @@
+"""One contract for every ASR backend: shapes, lengths, padding invariance, determinism, frozen, no gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from datamodules.batch import pad_waveforms
+from datamodules.errors import DataError
+from datamodules.librispeech_index import scan_split
+from datamodules.speech_dataset import UtteranceDataset
+from datamodules.text import normalize_transcript
+from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
+
+BACKENDS = ["conformer_ctc", "whisper", "pocketsphinx"]
+
+
+def _make_backend(name: str) -> ASRBackend:
+    if name == "conformer_ctc":
+        from lit_modules.backends.trained import TrainedModelBackend
+        from lit_modules.models.conformer_ctc import ConformerCTC
+
+        torch.manual_seed(0)
+        return TrainedModelBackend(ConformerCTC(d_model=48, num_layers=2, num_heads=2))
+    if name == "whisper":
+        from lit_modules.backends.whisper import WhisperBackend
+
+        return WhisperBackend(min_context_s=10.0)  # the trimmed window keeps the suite fast
+    if name == "pocketsphinx":
+        from lit_modules.backends.pocketsphinx_backend import PocketSphinxBackend
+
+        return PocketSphinxBackend()
+    raise KeyError(name)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> ASRBackend:
+    return _make_backend(request.param)
+
+
+@pytest.fixture(scope="module")
+def speech(tiny_corpus) -> list[torch.Tensor]:
+    """The shortest and the longest synthetic test utterance, [T] each."""
+    utterances, _ = scan_split(tiny_corpus, "test")
+    dataset = UtteranceDataset(sorted(utterances, key=lambda u: u.num_frames))
+    return [dataset[0].waveform, dataset[len(dataset) - 1].waveform]
+
+
+def test_transcribe_returns_normalized_text_deterministically(backend, speech):
+    waveforms, lengths = pad_waveforms(speech)
+    first = backend.transcribe(waveforms, lengths)
+    assert len(first) == len(speech)
+    assert all(isinstance(t, str) and t == normalize_transcript(t) for t in first)
+    assert backend.transcribe(waveforms, lengths) == first
+
+
+def test_padding_does_not_change_results(backend, speech):
+    waveforms, lengths = pad_waveforms(speech)
+    batched = backend.transcribe(waveforms, lengths)
+    alone = [backend.transcribe(w[None], torch.tensor([w.shape[0]]))[0] for w in speech]
+    assert batched == alone
+    if Capability.SCORE in backend.capabilities:
+        texts = ["OPEN THE DOOR"] * len(speech)
+        batched_scores = backend.score(waveforms, lengths, texts)
+        alone_scores = torch.cat([backend.score(w[None], torch.tensor([w.shape[0]]), texts[:1]) for w in speech])
+        assert torch.allclose(batched_scores, alone_scores, rtol=1e-3, atol=1e-3)
+    if Capability.HIDDEN in backend.capabilities:
+        layer = backend.hidden_layers[-1]
+        states, frames = backend.hidden(waveforms, lengths, layer)
+        assert states.ndim == 3 and states.shape[0] == len(speech) and states.shape[1] == int(frames.max())
+        for index, waveform in enumerate(speech):
+            single, single_frames = backend.hidden(waveform[None], torch.tensor([waveform.shape[0]]), layer)
+            assert int(single_frames[0]) == int(frames[index])
+            valid = int(frames[index])
+            assert torch.allclose(states[index, :valid], single[0, :valid], atol=1e-3, rtol=1e-3)
+            assert torch.all(states[index, valid:] == 0)
+
+
+def test_backend_is_frozen_and_gradients_never_flow(backend, speech):
+    assert all(not p.requires_grad for p in backend.parameters())
+    backend.train()
+    assert not backend.training and all(not m.training for m in backend.modules())
+    waveforms, lengths = pad_waveforms(speech)
+    waveforms.requires_grad_(True)
+    if Capability.SCORE in backend.capabilities:
+        scores = backend.score(waveforms, lengths, ["HELLO"] * len(speech))
+        assert scores.grad_fn is None and not scores.requires_grad
+        assert scores.shape == (len(speech),) and torch.isfinite(scores).all() and (scores > 0).all()
+    if Capability.HIDDEN in backend.capabilities:
+        states, _ = backend.hidden(waveforms, lengths, backend.hidden_layers[0])
+        assert states.grad_fn is None
+    assert all(p.grad is None for p in backend.parameters())
+
+
+def test_unsupported_capabilities_say_so(backend, speech):
+    waveforms, lengths = pad_waveforms(speech)
+    if Capability.HIDDEN not in backend.capabilities:
+        assert backend.hidden_layers == []
+        with pytest.raises(UnsupportedCapabilityError, match="hidden"):
+            backend.hidden(waveforms, lengths, "encoder.output")
+    else:
+        with pytest.raises(ValueError, match="unknown layer"):
+            backend.hidden(waveforms, lengths, "no.such.layer")
+    if Capability.SCORE not in backend.capabilities:
+        with pytest.raises(UnsupportedCapabilityError, match="score"):
+            backend.score(waveforms, lengths, ["A"] * len(speech))
+
+
+def test_bad_input_is_refused_clearly(backend, speech):
+    with pytest.raises(DataError, match="too short to recognize"):
+        backend.transcribe(torch.zeros(1, 800), torch.tensor([800]))
+    noisy = speech[0].clone()
+    noisy[10] = float("nan")
+    with pytest.raises(DataError, match="NaN"):
+        backend.transcribe(noisy[None], torch.tensor([noisy.shape[0]]))
+    with pytest.raises(ValueError, match=r"\[B, T\]"):
+        backend.transcribe(speech[0], torch.tensor([speech[0].shape[0]]))
+    with pytest.raises(ValueError, match="exceeds the padded size"):
+        backend.transcribe(speech[0][None], torch.tensor([speech[0].shape[0] + 5]))
