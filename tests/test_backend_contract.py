@@ -12,16 +12,32 @@ from datamodules.speech_dataset import UtteranceDataset
 from datamodules.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
 
-BACKENDS = ["conformer_ctc", "whisper", "pocketsphinx"]
+BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "whisper", "speechbrain", "pocketsphinx"]
 
 
-def _make_backend(name: str) -> ASRBackend:
+def _make_backend(name: str, folder) -> ASRBackend:
+    from lit_modules.backends.trained import TrainedModelBackend
+
+    torch.manual_seed(0)
     if name == "conformer_ctc":
-        from lit_modules.backends.trained import TrainedModelBackend
         from lit_modules.models.conformer_ctc import ConformerCTC
 
-        torch.manual_seed(0)
         return TrainedModelBackend(ConformerCTC(d_model=48, num_layers=2, num_heads=2))
+    if name == "rnnt":
+        from lit_modules.models.rnnt import RNNTransducer
+
+        return TrainedModelBackend(RNNTransducer(encoder_layers=1, encoder_dim=48, prediction_dim=32, embedding_dim=16,
+                                                 joiner_dim=32))
+    if name == "wav2vec2":
+        from lit_modules.models.wav2vec2_ctc import Wav2Vec2CTC
+
+        return TrainedModelBackend(Wav2Vec2CTC(hidden_size=48, num_layers=2, num_heads=2, intermediate_size=96,
+                                               conv_channels=32))
+    if name == "speechbrain":
+        from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
+        from tests.speechbrain_fixture import build_speechbrain_encoder_asr
+
+        return SpeechBrainBackend(str(build_speechbrain_encoder_asr(folder / "sb_model")), interface="EncoderASR")
     if name == "whisper":
         from lit_modules.backends.whisper import WhisperBackend
 
@@ -34,8 +50,8 @@ def _make_backend(name: str) -> ASRBackend:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def backend(request) -> ASRBackend:
-    return _make_backend(request.param)
+def backend(request, tmp_path_factory) -> ASRBackend:
+    return _make_backend(request.param, tmp_path_factory.mktemp(request.param))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Small recognizers trained here (``train.py fit --config configs/asr/<model>.yaml``)."""

@@ -1,0 +1,100 @@
+"""wav2vec 2.0 + CTC through transformers' ``Wav2Vec2ForCTC``.
+
+Either a small configuration trained here from scratch (characters of ``CharacterVocabulary``), or a real
+checkpoint loaded with ``from_pretrained`` from a local folder or the local Hugging Face cache
+(e.g. ``facebook/wav2vec2-base-960h``; nothing is downloaded), decoded with its own tokenizer.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from datamodules.text import normalize_transcript
+from lit_modules.models.ctc import CTCModel
+from lit_modules.vocabulary import CharacterVocabulary
+
+
+class TokenizerVocabulary:
+    """Adapter giving a Hugging Face CTC tokenizer (``|`` between words) the ``CharacterVocabulary`` interface."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.blank = int(tokenizer.pad_token_id)
+        self.delimiter = getattr(tokenizer, "word_delimiter_token", "|") or "|"
+
+    def __len__(self) -> int:
+        return len(self.tokenizer)
+
+    def encode_batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        encoded = [self.tokenizer(normalize_transcript(t)).input_ids for t in texts]
+        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
+        targets = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            targets[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return targets, lengths
+
+    def decode(self, ids: list[int]) -> str:
+        tokens = self.tokenizer.convert_ids_to_tokens([i for i in ids if i != self.blank])
+        return normalize_transcript("".join(t for t in tokens if t not in self.tokenizer.all_special_tokens)
+                                    .replace(self.delimiter, " "))
+
+
+class Wav2Vec2CTC(CTCModel):
+    """Args:
+        pretrained: local folder or cached hub id of a ``Wav2Vec2ForCTC`` checkpoint; ``None`` = small config below.
+        hidden_size, num_layers, num_heads, intermediate_size: Transformer size of the small config.
+        conv_channels: channels of the 7-layer convolutional feature encoder (20 ms frames).
+        dropout: hidden / attention dropout. mask_time_prob: wav2vec 2.0's own time masking (training only).
+    """
+
+    def __init__(self, pretrained: str | None = None, hidden_size: int = 144, num_layers: int = 4, num_heads: int = 4,
+                 intermediate_size: int = 576, conv_channels: int = 128, dropout: float = 0.1,
+                 mask_time_prob: float = 0.05) -> None:
+        super().__init__()
+        from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+
+        if pretrained is not None:
+            self.model = Wav2Vec2ForCTC.from_pretrained(pretrained, local_files_only=True)
+            self.vocabulary = TokenizerVocabulary(Wav2Vec2CTCTokenizer.from_pretrained(pretrained, local_files_only=True))
+        else:
+            self.vocabulary = CharacterVocabulary()
+            config = Wav2Vec2Config(
+                vocab_size=len(self.vocabulary), pad_token_id=self.vocabulary.blank, hidden_size=hidden_size,
+                num_hidden_layers=num_layers, num_attention_heads=num_heads, intermediate_size=intermediate_size,
+                conv_dim=(conv_channels,) * 7, feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
+                num_conv_pos_embeddings=64, num_conv_pos_embedding_groups=8, hidden_dropout=dropout,
+                attention_dropout=dropout, activation_dropout=dropout, final_dropout=dropout, layerdrop=0.0,
+                mask_time_prob=mask_time_prob, ctc_zero_infinity=True,
+            )
+            self.model = Wav2Vec2ForCTC(config)
+        self.model.config.layerdrop = 0.0  # no random layer skipping: hidden states must be deterministic
+
+    @property
+    def layer_names(self) -> list[str]:
+        return ["feature_projection"] + [f"encoder.layer_{i}" for i in range(self.model.config.num_hidden_layers)]
+
+    def _inputs(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero-mean, unit-variance waveforms over each item's valid samples (wav2vec 2.0's input convention)."""
+        valid = torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]
+        count = lengths.clamp(min=1)[:, None].to(waveforms.dtype)
+        mean = (waveforms * valid).sum(1, keepdim=True) / count
+        variance = (((waveforms - mean) * valid) ** 2).sum(1, keepdim=True) / count
+        return ((waveforms - mean) / (variance + 1e-7).sqrt()) * valid, valid.long()
+
+    def _frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model._get_feat_extract_output_lengths(lengths).long()
+
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
+        inputs, mask = self._inputs(waveforms, lengths)
+        output = self.model.wav2vec2(inputs, attention_mask=mask, output_hidden_states=upto is not None)
+        frames = self._frame_lengths(lengths)
+        if upto is None:
+            return output.last_hidden_state, frames
+        index = 0 if upto == "feature_projection" else int(upto.rsplit("_", 1)[1]) + 1
+        return output.hidden_states[index], frames
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        states, frames = self.encode(waveforms, lengths)
+        logits = self.model.lm_head(self.model.dropout(states))
+        return logits.log_softmax(dim=-1), frames.clamp(max=logits.shape[1])
