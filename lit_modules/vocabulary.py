@@ -7,6 +7,15 @@ import torch
 from datamodules.text import normalize_transcript
 
 
+def pad_token_ids(encoded: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(targets [B, U] zero-padded, target lengths [B]) of token id lists."""
+    lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
+    targets = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        targets[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return targets, lengths
+
+
 class CharacterVocabulary:
     """Index 0 is the blank; then space, apostrophe and A-Z (the transcript convention's alphabet)."""
 
@@ -25,12 +34,7 @@ class CharacterVocabulary:
 
     def encode_batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(targets [B, U] zero-padded, target lengths [B])."""
-        encoded = [self.encode(t) for t in texts]
-        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
-        targets = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            targets[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return targets, lengths
+        return pad_token_ids([self.encode(t) for t in texts])
 
     def decode(self, ids: list[int]) -> str:
         """Text of token ids (blanks dropped), normalized."""

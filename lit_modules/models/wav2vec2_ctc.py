@@ -12,7 +12,7 @@ from torch import nn
 
 from datamodules.text import normalize_transcript
 from lit_modules.models.ctc import CTCModel
-from lit_modules.vocabulary import CharacterVocabulary
+from lit_modules.vocabulary import CharacterVocabulary, pad_token_ids
 
 
 class TokenizerVocabulary:
@@ -27,17 +27,12 @@ class TokenizerVocabulary:
         return len(self.tokenizer)
 
     def encode_batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        encoded = [self.tokenizer(normalize_transcript(t)).input_ids for t in texts]
-        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
-        targets = torch.zeros(len(encoded), max(1, int(lengths.max())), dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            targets[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return targets, lengths
+        return pad_token_ids([self.tokenizer(normalize_transcript(t)).input_ids for t in texts])
 
     def decode(self, ids: list[int]) -> str:
         tokens = self.tokenizer.convert_ids_to_tokens([i for i in ids if i != self.blank])
-        return normalize_transcript("".join(t for t in tokens if t not in self.tokenizer.all_special_tokens)
-                                    .replace(self.delimiter, " "))
+        special = set(self.tokenizer.all_special_tokens)
+        return normalize_transcript("".join(" " if t == self.delimiter else "" if t in special else t for t in tokens))
 
 
 class Wav2Vec2CTC(CTCModel):

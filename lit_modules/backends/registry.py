@@ -1,0 +1,68 @@
+"""Backends by name, for benchmarks and configs. Small models are trained on first use when no checkpoint is cached."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from datamodules.cache_dir import default_cache_dir
+from lit_modules.backends.base import ASRBackend
+
+log = logging.getLogger(__name__)
+
+TRAINED = ("conformer_ctc", "rnnt", "wav2vec2_ctc")
+PRETRAINED = ("whisper", "pocketsphinx")
+BACKEND_NAMES = TRAINED + PRETRAINED
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "asr"
+
+
+def checkpoint_path(name: str) -> Path:
+    """Where the embedded default keeps the checkpoint of a small backend."""
+    return default_cache_dir() / "checkpoints" / f"{name}.ckpt"
+
+
+def train_backend(name: str, extra_args: list[str] | None = None) -> Path:
+    """Train ``name`` with ``train.py fit --config configs/asr/<name>.yaml`` and cache its best checkpoint."""
+    from train import cli_main
+
+    config = CONFIG_DIR / f"{name}.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{config}: no training config for backend {name!r}")
+    log.warning("no checkpoint for %s: training it now (python train.py fit --config %s)", name, config)
+    cli = cli_main(["fit", "--config", str(config), *(extra_args or [])])
+    best = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
+    target = checkpoint_path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, target)
+    return target
+
+
+def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, train_if_missing: bool = True,
+                 **options) -> ASRBackend:
+    """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper``, ``pocketsphinx``.
+
+    Args:
+        checkpoint: for trained backends, a checkpoint to load (default: the cached one).
+        train_if_missing: train a small backend when its checkpoint is absent (else raise).
+        options: passed to the backend class (e.g. ``min_context_s`` for Whisper).
+    """
+    if name == "whisper":
+        from lit_modules.backends.whisper import WhisperBackend
+
+        return WhisperBackend(device=device, **options)
+    if name == "pocketsphinx":
+        from lit_modules.backends.pocketsphinx_backend import PocketSphinxBackend
+
+        return PocketSphinxBackend(**options)
+    if name not in TRAINED:
+        raise KeyError(f"unknown backend {name!r}; choose from {BACKEND_NAMES}")
+    from lit_modules.backends.trained import TrainedModelBackend
+
+    path = Path(checkpoint) if checkpoint else checkpoint_path(name)
+    if not path.is_file():
+        if checkpoint or not train_if_missing:
+            raise FileNotFoundError(f"{path}: no checkpoint for {name} (train it: python train.py fit --config "
+                                    f"configs/asr/{name}.yaml)")
+        path = train_backend(name)
+    return TrainedModelBackend.from_checkpoint(path, device=device)
