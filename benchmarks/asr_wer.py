@@ -4,7 +4,8 @@ For each backend: WER / CER on the synthetic (speaker-disjoint) test split, on t
 ``../shared/data/real-speech-mini`` when present, and on the synthetic test split under white Gaussian noise at
 ``--snr`` dB (the paper's AG control, 10 dB); seconds per utterance. Whisper is also measured with a trimmed
 encoder window (``--whisper-context``), with its speed-up. Small backends are trained first when no checkpoint
-is cached (``--no-train`` to skip them instead). Results: a Markdown table and ``<cache>/results/asr_wer.json``.
+is cached (``--no-train`` to skip them instead), and measured with greedy decoding and with beam search plus the
+character LM (the registry's default). Results: a Markdown table and ``<cache>/results/asr_wer.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 from attacks.perturbation import gaussian_noise_at_snr
 from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
-from lit_modules.backends.registry import BACKEND_NAMES, load_backend
+from lit_modules.backends.registry import BACKEND_NAMES, TRAINED, load_backend
 
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-speech-mini"
 
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     variants = []
     for name in args.backends:
+        if name in TRAINED:
+            variants.append((f"{name} (greedy)", name, {"decoding": {"beam_size": 1}}))
+            variants.append((f"{name} (beam 8 + char LM)", name, {}))
+            continue
         variants.append((name, name, {}))
         if name == "whisper":
             variants.append((f"whisper (window >= {args.whisper_context:g} s)", name, {"min_context_s": args.whisper_context}))

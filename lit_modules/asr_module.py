@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import lightning as L
 import torch
@@ -31,7 +32,10 @@ class ASRModule(L.LightningModule):
     def __init__(self, model: nn.Module, optimizer: OptimizerCallable = _adamw, warmup_fraction: float = 0.08,
                  final_lr_fraction: float = 0.02) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer"])
+        with warnings.catch_warnings():
+            # the model's config (not the module) is what the Lightning CLI records; keep it for load_from_checkpoint
+            warnings.filterwarnings("ignore", message="Attribute 'model' is an instance of `nn.Module`")
+            self.save_hyperparameters(ignore=["optimizer"])
         self.model = model
         self.optimizer_factory = optimizer
         self.metrics = nn.ModuleDict({

@@ -69,3 +69,24 @@ class CharacterNGramLM:
         lm.counts = defaultdict(Counter, {k: Counter(v) for k, v in data["counts"].items()})
         lm.alphabet = {ch for counts in lm.counts.values() for ch in counts}
         return lm
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m lit_modules.language_model ROOT --splits train --out lm.json``: train on a corpus's transcripts."""
+    import argparse
+
+    from datamodules.librispeech_index import scan_split
+
+    parser = argparse.ArgumentParser(description="Train a character n-gram LM on LibriSpeech-layout transcripts.")
+    parser.add_argument("root")
+    parser.add_argument("--splits", nargs="+", default=["train"])
+    parser.add_argument("--order", type=int, default=6)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    texts = [u.transcript for split in args.splits for u in scan_split(args.root, split)[0]]
+    CharacterNGramLM(args.order).fit(texts).save(args.out)
+    print(f"trained a {args.order}-gram character LM on {len(texts)} transcripts -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,9 @@
 """A tiny training run through train.py's CLI overfits a few utterances; its checkpoint loads as a frozen backend."""
 
+import jiwer
 import pytest
-import torch
+
+from lit_modules.language_model import CharacterNGramLM
 
 from lit_modules.backends.trained import TrainedModelBackend
 from train import cli_main
@@ -20,7 +22,8 @@ MODELS = {
 def test_tiny_training_run_overfits_and_reloads(name, tiny_corpus, tmp_path):
     args = [
         "fit", "--config", "configs/asr/conformer_ctc.yaml", *MODELS[name],
-        f"--trainer.default_root_dir={tmp_path}", "--trainer.max_epochs=60", "--trainer.max_time=null",
+        f"--trainer.default_root_dir={tmp_path}", '--trainer.logger={"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "%s"}}' % tmp_path,
+        "--trainer.max_epochs=60", "--trainer.max_time=null",
         "--trainer.log_every_n_steps=1", "--trainer.enable_progress_bar=false", "--trainer.check_val_every_n_epoch=60",
         f"--data.init_args.root={tiny_corpus}", "--data.init_args.train_splits=[train]",
         "--data.init_args.val_splits=[train]", "--data.init_args.train_subset=4", "--data.init_args.val_subset=4",
@@ -38,7 +41,22 @@ def test_tiny_training_run_overfits_and_reloads(name, tiny_corpus, tmp_path):
     assert (own < other).all()
     assert all(p.requires_grad is False for p in backend.parameters())
 
+    # beam search with a character LM of the training transcripts is at least as good as greedy decoding
+    lm_path = tmp_path / "lm.json"
+    CharacterNGramLM(order=4).fit(batch.transcripts).save(lm_path)
+    greedy = jiwer.wer(batch.transcripts, backend.transcribe(batch.waveforms, batch.lengths))
+    beam = TrainedModelBackend.from_checkpoint(checkpoint, decoding={"beam_size": 4, "lm_path": str(lm_path),
+                                                                     "lm_weight": 0.5})
+    assert jiwer.wer(batch.transcripts, beam.transcribe(batch.waveforms, batch.lengths)) <= greedy
+
 
 def test_missing_checkpoint_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         TrainedModelBackend.from_checkpoint(tmp_path / "nope.ckpt")
+
+
+def test_unknown_backend_name():
+    from lit_modules.backends.registry import load_backend
+
+    with pytest.raises(KeyError, match="unknown backend"):
+        load_backend("deepspeech")

@@ -38,13 +38,37 @@ def train_backend(name: str, extra_args: list[str] | None = None) -> Path:
     return target
 
 
+# Decoding of the small backends: prefix / transducer beam search with a character 6-gram LM trained on the
+# synthetic training transcripts. Tuned on 150 dev utterances for Conformer-CTC (greedy 16.2 % -> 2.2 % WER).
+DEFAULT_DECODING = {"beam_size": 8, "lm_weight": 1.0, "length_bonus": 1.5}
+
+
+def default_language_model() -> Path:
+    """The character LM of the embedded default (trained on the synthetic train split on first use)."""
+    from datamodules.librispeech_index import scan_split
+    from datamodules.synthetic.corpus_config import SyntheticCorpusConfig
+    from datamodules.synthetic.generate import default_corpus_dir, generate_corpus
+    from lit_modules.language_model import CharacterNGramLM
+
+    config = SyntheticCorpusConfig()
+    path = default_cache_dir() / "lm" / f"char6-synthetic-{config.fingerprint()}.json"
+    if not path.is_file():
+        corpus = default_corpus_dir(config)
+        generate_corpus(config, corpus)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        CharacterNGramLM(order=6).fit([u.transcript for u in scan_split(corpus, "train")[0]]).save(path)
+    return path
+
+
 def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, train_if_missing: bool = True,
-                 **options) -> ASRBackend:
+                 decoding: dict | None = None, **options) -> ASRBackend:
     """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper``, ``pocketsphinx``.
 
     Args:
         checkpoint: for trained backends, a checkpoint to load (default: the cached one).
         train_if_missing: train a small backend when its checkpoint is absent (else raise).
+        decoding: for trained backends; default ``DEFAULT_DECODING`` with the embedded default's LM;
+            ``{"beam_size": 1}`` for greedy decoding.
         options: passed to the backend class (e.g. ``min_context_s`` for Whisper).
     """
     if name == "whisper":
@@ -65,4 +89,6 @@ def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, 
             raise FileNotFoundError(f"{path}: no checkpoint for {name} (train it: python train.py fit --config "
                                     f"configs/asr/{name}.yaml)")
         path = train_backend(name)
-    return TrainedModelBackend.from_checkpoint(path, device=device)
+    if decoding is None:
+        decoding = {**DEFAULT_DECODING, "lm_path": str(default_language_model())}
+    return TrainedModelBackend.from_checkpoint(path, device=device, decoding=decoding)

@@ -16,20 +16,23 @@ class TrainedModelBackend(ASRBackend):
     Args:
         model: the recognizer (its weights are frozen here).
         device: where it runs.
+        decoding: passed to ``model.set_decoding`` (``beam_size``, ``lm_path``, ``lm_weight``, ``length_bonus``).
     """
 
     capabilities = frozenset({Capability.TRANSCRIBE, Capability.HIDDEN, Capability.SCORE})
 
-    def __init__(self, model: nn.Module, device: str = "cpu") -> None:
+    def __init__(self, model: nn.Module, device: str = "cpu", decoding: dict | None = None) -> None:
         super().__init__()
         for required in ("decode", "loss", "hidden", "layer_names"):
             if not hasattr(model, required):
                 raise TypeError(f"{type(model).__name__} lacks {required!r}, which a trained backend needs")
+        if decoding:
+            model.set_decoding(**decoding)
         self.model = model.to(device)
         self.freeze()
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str | Path, device: str = "cpu") -> "TrainedModelBackend":
+    def from_checkpoint(cls, checkpoint: str | Path, device: str = "cpu", decoding: dict | None = None) -> "TrainedModelBackend":
         """Load the recognizer of an ``ASRModule`` checkpoint written by ``train.py fit``."""
         from lit_modules.asr_module import ASRModule
 
@@ -37,7 +40,7 @@ class TrainedModelBackend(ASRBackend):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint (train one with `python train.py fit --config ...`)")
         module = ASRModule.load_from_checkpoint(path, map_location=device)
-        return cls(module.model, device=device)
+        return cls(module.model, device=device, decoding=decoding)
 
     @property
     def hidden_layers(self) -> list[str]:

@@ -5,16 +5,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lit_modules.ctc_beam_search import ctc_prefix_beam_search
+from lit_modules.language_model import CharacterNGramLM
 from lit_modules.vocabulary import CharacterVocabulary
 
 
 class CTCModel(nn.Module):
     """Base for character CTC models. Subclasses define ``forward`` -> (log-probs [B, T', V], lengths [B]),
-    ``encode(waveforms, lengths, upto)`` and ``layer_names``."""
+    ``encode(waveforms, lengths, upto)`` and ``layer_names``.
+
+    Decoding is greedy unless ``set_decoding(beam_size > 1, ...)`` selects prefix beam search, optionally with a
+    character n-gram LM (``lit_modules.language_model``).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.vocabulary = CharacterVocabulary()
+        self.beam_size = 1
+        self.lm: CharacterNGramLM | None = None
+        self.lm_weight = 0.0
+        self.length_bonus = 0.0
+
+    def set_decoding(self, beam_size: int = 1, lm_path: str | None = None, lm_weight: float = 0.5,
+                     length_bonus: float = 0.0) -> "CTCModel":
+        """Choose greedy (``beam_size=1``) or beam-search decoding, with an optional LM."""
+        if lm_path and not hasattr(self.vocabulary, "symbols"):
+            raise ValueError("LM fusion needs a character vocabulary; this model decodes with a tokenizer")
+        self.beam_size = beam_size
+        self.lm = CharacterNGramLM.load(lm_path) if lm_path else None
+        self.lm_weight, self.length_bonus = lm_weight, length_bonus
+        return self
 
     def loss(self, waveforms: torch.Tensor, lengths: torch.Tensor, transcripts: list[str],
              reduction: str = "mean") -> torch.Tensor:
@@ -28,14 +48,26 @@ class CTCModel(nn.Module):
         )
 
     def decode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
-        """Greedy CTC: best class per frame, merge repeats, drop blanks."""
+        """Greedy CTC (best class per frame, merge repeats, drop blanks) or prefix beam search."""
         log_probs, out_lengths = self(waveforms, lengths)
+        if self.beam_size > 1:
+            return self.decode_log_probs(log_probs, out_lengths)
         best = log_probs.argmax(dim=-1).cpu()
         texts = []
         for row, length in zip(best, out_lengths.cpu().tolist()):
             ids = torch.unique_consecutive(row[:length]).tolist()
             texts.append(self.vocabulary.decode(ids))
         return texts
+
+    def decode_log_probs(self, log_probs: torch.Tensor, out_lengths: torch.Tensor) -> list[str]:
+        """Prefix beam search over precomputed log-probs [B, T', V]."""
+        symbols = [s if i != self.vocabulary.blank else "" for i, s in enumerate(getattr(self.vocabulary, "symbols", []))]
+        return [
+            self.vocabulary.decode(ctc_prefix_beam_search(
+                log_probs[i, : int(out_lengths[i])], symbols, self.vocabulary.blank, self.beam_size, self.lm,
+                self.lm_weight, self.length_bonus))
+            for i in range(log_probs.shape[0])
+        ]
 
     def hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encode(waveforms, lengths, upto=layer)

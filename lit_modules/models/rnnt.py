@@ -57,6 +57,15 @@ class RNNTransducer(nn.Module):
     def layer_names(self) -> list[str]:
         return ["subsampling", "encoder.output"]
 
+    def set_decoding(self, beam_size: int = 1, lm_path: str | None = None, lm_weight: float = 0.3,
+                     length_bonus: float = 0.0) -> "RNNTransducer":
+        """Choose greedy (``beam_size=1``) or beam search, with an optional character LM (``length_bonus`` unused:
+        the transducer's LM score is length-normalized instead)."""
+        self.beam_size = beam_size
+        self.lm = CharacterNGramLM.load(lm_path) if lm_path else None
+        self.lm_weight = lm_weight
+        return self
+
     # --------------------------------------------------------------------------------------------- networks
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
         """Encoder states [B, T', encoder_dim] and lengths [B]."""
