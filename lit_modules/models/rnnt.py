@@ -42,6 +42,7 @@ class RNNTransducer(nn.Module):
         self.frontend = LogMelFrontend(n_mels)
         self.augment = SpecAugment()
         self.subsampling = ConvSubsampling(n_mels, encoder_dim)
+        self.input_norm = nn.LayerNorm(encoder_dim)
         self.encoder = nn.LSTM(encoder_dim, encoder_dim, num_layers=encoder_layers, batch_first=True,
                                dropout=dropout if encoder_layers > 1 else 0.0)
         self.embedding = nn.Embedding(vocab, embedding_dim)  # index 0 (blank) doubles as the start symbol
@@ -78,6 +79,7 @@ class RNNTransducer(nn.Module):
         x, out_lengths = self.subsampling(self.augment(features), frames)
         if upto == "subsampling":
             return x, out_lengths
+        x = self.input_norm(x)
         packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.encoder(packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
