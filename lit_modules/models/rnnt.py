@@ -158,8 +158,7 @@ class RNNTransducer(nn.Module):
         # hypothesis: tokens -> (acoustic log-prob, LM log-prob, prediction output [pred], state)
         beams = {(): (0.0, 0.0, start_prediction[0, -1], start_state)}
 
-        def rank(item):
-            tokens, (acoustic, lm, _, _) = item
+        def rank(tokens: tuple[int, ...], acoustic: float, lm: float) -> float:
             return acoustic + self.lm_weight * lm / max(1, len(tokens))
 
         for t in range(states.shape[0]):
@@ -178,7 +177,7 @@ class RNNTransducer(nn.Module):
                         kept[0] = float(torch.logaddexp(torch.tensor(kept[0]), torch.tensor(entry[0])))
                     else:
                         candidates[key] = entry
-            best = sorted(candidates.items(), key=lambda item: rank((item[0], tuple(item[1][:2]) + (None, None))),
+            best = sorted(candidates.items(), key=lambda item: rank(item[0], item[1][0], item[1][1]),
                           reverse=True)[: self.beam_size]
             beams = {}
             for tokens, (acoustic, lm, prediction, state, new_token) in best:
@@ -190,4 +189,4 @@ class RNNTransducer(nn.Module):
             final = {k: (a, l + self.lm.log_probability("".join(self.vocabulary.symbols[t] for t in k), ">"), p, s)
                      for k, (a, l, p, s) in beams.items()}
             beams = final
-        return list(max(beams.items(), key=rank)[0])
+        return list(max(beams.items(), key=lambda item: rank(item[0], item[1][0], item[1][1]))[0])
