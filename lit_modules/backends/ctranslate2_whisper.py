@@ -92,29 +92,27 @@ def whisper_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Te
         linear(f"model.encoder.{conv}", f"encoder/{conv}")
     put("model.encoder.embed_positions.weight", "encoder/position_encodings/encodings")
     norm("model.encoder.layer_norm", "encoder/layer_norm")
-    for i in range(_layer_count(variables, "encoder")):
-        src, dst = f"encoder/layer_{i}", f"model.encoder.layers.{i}"
+    def self_attention_and_ffn(src: str, dst: str) -> None:
+        """The parts every encoder and decoder layer shares."""
         norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
         split_linear([f"{dst}.self_attn.{p}_proj" for p in "qkv"], f"{src}/self_attention/linear_0")
         linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
         norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
         linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
         linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
+
+    for i in range(_layer_count(variables, "encoder")):
+        self_attention_and_ffn(f"encoder/layer_{i}", f"model.encoder.layers.{i}")
     put("model.decoder.embed_tokens.weight", "decoder/embeddings/weight")
     put("model.decoder.embed_positions.weight", "decoder/position_encodings/encodings")
     norm("model.decoder.layer_norm", "decoder/layer_norm")
     for i in range(_layer_count(variables, "decoder")):
         src, dst = f"decoder/layer_{i}", f"model.decoder.layers.{i}"
-        norm(f"{dst}.self_attn_layer_norm", f"{src}/self_attention/layer_norm")
-        split_linear([f"{dst}.self_attn.{p}_proj" for p in "qkv"], f"{src}/self_attention/linear_0")
-        linear(f"{dst}.self_attn.out_proj", f"{src}/self_attention/linear_1")
+        self_attention_and_ffn(src, dst)
         norm(f"{dst}.encoder_attn_layer_norm", f"{src}/attention/layer_norm")
         linear(f"{dst}.encoder_attn.q_proj", f"{src}/attention/linear_0")
         split_linear([f"{dst}.encoder_attn.k_proj", f"{dst}.encoder_attn.v_proj"], f"{src}/attention/linear_1")
         linear(f"{dst}.encoder_attn.out_proj", f"{src}/attention/linear_2")
-        norm(f"{dst}.final_layer_norm", f"{src}/ffn/layer_norm")
-        linear(f"{dst}.fc1", f"{src}/ffn/linear_0")
-        linear(f"{dst}.fc2", f"{src}/ffn/linear_1")
     state["proj_out.weight"] = state["model.decoder.embed_tokens.weight"]
     return state
 
