@@ -19,9 +19,21 @@ def test_config_instantiates(path: Path, tmp_path):
     if "model" in content:  # a full training config: build trainer, model and data through train.py's CLI
         from train import cli_main
 
-        cli = cli_main(["--config", str(path), f"--trainer.default_root_dir={tmp_path}"], run=False)
+        extra = []
+        if "BNNDetectorModule" in content["model"]["class_path"]:  # the toy recognizer: no training in this test
+            extra = ["--model.init_args.backend=null", "--model.init_args.backend_factory=tests.toy_system.toy_backend",
+                     "--trainer.logger=false", "--trainer.callbacks=[]"]
+        cli = cli_main(["--config", str(path), f"--trainer.default_root_dir={tmp_path}", *extra], run=False)
         assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
         assert sum(p.numel() for p in cli.model.parameters()) > 0
+        return
+    if "attack" in content:  # an attack campaign: python -m attacks --config ...
+        from attacks.__main__ import build_parser
+        from attacks.base import Attack
+
+        parser = build_parser()
+        objects = parser.instantiate(parser.parse_args(["--config", str(path)]))
+        assert isinstance(objects.attack, Attack) and isinstance(objects.data, L.LightningDataModule)
         return
     parser = ArgumentParser()
     if "data" in content:

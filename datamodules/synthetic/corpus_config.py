@@ -21,7 +21,9 @@ class SyntheticCorpusConfig:
         eval_utterances_per_speaker: utterances each dev / test speaker reads.
         utterances_per_chapter: chapter size (LibriSpeech groups a speaker's recordings in chapters).
         command_fraction: share of voice-assistant commands; the rest are read sentences.
-        noise_snr_db: if set, white noise is mixed in at an SNR drawn from [noise_snr_db, noise_snr_db + 10] dB.
+        noise_snr_db: white noise mixed in at an SNR drawn from [noise_snr_db, noise_snr_db + 10] dB per utterance
+            (default 35: a recording's noise floor, like read speech; None = espeak-ng's digital silence, which any
+            perturbation disturbs and which makes MFCC similarity and detection unrealistically sensitive).
         seed: seeds speakers, texts, levels, padding and noise.
         sample_rate: output rate in Hz.
     """
@@ -33,7 +35,7 @@ class SyntheticCorpusConfig:
     eval_utterances_per_speaker: int = 25
     utterances_per_chapter: int = 25
     command_fraction: float = 0.7
-    noise_snr_db: float | None = None
+    noise_snr_db: float | None = 35.0
     seed: int = 0
     sample_rate: int = 16_000
 

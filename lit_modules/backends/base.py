@@ -101,6 +101,29 @@ class ASRBackend(nn.Module, ABC):
         return (activations * valid.unsqueeze(-1)).detach().float(), frame_lengths.detach()
 
     @torch.no_grad()
+    def transcribe_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                               layer: str) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+        """Transcripts, activations [B, T', D] of ``layer`` and frame lengths [B], from one forward pass where the
+        backend can share it (else two)."""
+        self._require(Capability.TRANSCRIBE)
+        self._require(Capability.HIDDEN)
+        if layer not in self.hidden_layers:
+            raise ValueError(f"unknown layer {layer!r} for {type(self).__name__}; choose from {self.hidden_layers}")
+        waveforms, lengths = self.check_input(waveforms, lengths)
+        shared = self._transcribe_with_hidden(waveforms, lengths, layer)
+        if shared is None:
+            texts = self._transcribe(waveforms, lengths)
+            activations, frame_lengths = self._hidden(waveforms, lengths, layer)
+        else:
+            texts, activations, frame_lengths = shared
+        valid = torch.arange(activations.shape[1], device=activations.device)[None, :] < frame_lengths[:, None]
+        return texts, (activations * valid.unsqueeze(-1)).detach().float(), frame_lengths.detach()
+
+    def _transcribe_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Override to share one forward pass; ``None`` = not shareable for this layer."""
+        return None
+
+    @torch.no_grad()
     def score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Negative log-likelihood [B] (nats) the model assigns to each text; lower = more likely."""
         self._require(Capability.SCORE)

@@ -37,11 +37,17 @@ class PocketSphinxBackend(ASRBackend):
         config["samprate"] = self.sample_rate
         config["loglevel"] = "FATAL"
         self.decoder = Decoder(config)
+        # PocketSphinx carries feature state (its live cepstral-mean estimate) from one utterance to the next, so the
+        # same audio got a different transcript depending on what was decoded before it (measured): every utterance
+        # starts from freshly initialized features and the initial CMN
+        self._initial_cmn = self.decoder.get_cmn()
 
     def _transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         texts = []
         for waveform, length in zip(waveforms.cpu(), lengths.cpu().tolist()):
             pcm = (waveform[:length].clamp(-1, 1).numpy() * 32767).astype(np.int16).tobytes()
+            self.decoder.reinit_feat()
+            self.decoder.set_cmn(self._initial_cmn)
             self.decoder.start_utt()
             self.decoder.process_raw(pcm, full_utt=True)
             self.decoder.end_utt()

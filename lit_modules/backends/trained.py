@@ -52,5 +52,9 @@ class TrainedModelBackend(ASRBackend):
     def _hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model.hidden(waveforms, lengths, layer)
 
+    def _transcribe_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        shared = getattr(self.model, "decode_with_hidden", None)
+        return shared(waveforms, lengths, layer) if shared is not None else None
+
     def _score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
         return self.model.loss(waveforms, lengths, texts, reduction="none")

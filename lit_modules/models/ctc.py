@@ -50,6 +50,9 @@ class CTCModel(nn.Module):
     def decode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Greedy CTC (best class per frame, merge repeats, drop blanks) or prefix beam search."""
         log_probs, out_lengths = self(waveforms, lengths)
+        return self.texts_from_log_probs(log_probs, out_lengths)
+
+    def texts_from_log_probs(self, log_probs: torch.Tensor, out_lengths: torch.Tensor) -> list[str]:
         if self.beam_size > 1:
             return self.decode_log_probs(log_probs, out_lengths)
         best = log_probs.argmax(dim=-1).cpu()
@@ -58,6 +61,15 @@ class CTCModel(nn.Module):
             ids = torch.unique_consecutive(row[:length]).tolist()
             texts.append(self.vocabulary.decode(ids))
         return texts
+
+    def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Transcripts and the last encoder layer's activations from one forward pass (a detector on that layer then
+        costs no second backbone pass); ``None`` for other layers or models without a ``classifier`` on top."""
+        if layer != self.layer_names[-1] or not isinstance(getattr(self, "classifier", None), nn.Module):
+            return None
+        states, out_lengths = self.encode(waveforms, lengths)
+        log_probs = self.classifier(states).log_softmax(dim=-1)
+        return self.texts_from_log_probs(log_probs, out_lengths), states, out_lengths
 
     def decode_log_probs(self, log_probs: torch.Tensor, out_lengths: torch.Tensor) -> list[str]:
         """Prefix beam search over precomputed log-probs [B, T', V]."""

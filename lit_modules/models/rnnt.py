@@ -31,12 +31,16 @@ class RNNTransducer(nn.Module):
             collapsed here: the prediction network learned the grammar and the encoder output went constant
             (val WER 100 % at a 0.35 nats/character transducer loss).
         spec_augment: frequency / time masking in training.
+        bidirectional: a bidirectional encoder (``encoder_dim / 2`` units per direction, so the encoder output keeps
+            width ``encoder_dim``). Offline only, not streaming; see docs/backends.md for why the embedded default
+            uses it.
     """
 
     def __init__(self, encoder_layers: int = 3, encoder_dim: int = 256, prediction_layers: int = 1,
                  prediction_dim: int = 256, embedding_dim: int = 128, joiner_dim: int = 256, dropout: float = 0.1,
                  n_mels: int = 80, beam_size: int = 1, lm_path: str | None = None, lm_weight: float = 0.3,
-                 max_symbols_per_frame: int = 4, ctc_weight: float = 0.3, spec_augment: bool = True) -> None:
+                 max_symbols_per_frame: int = 4, ctc_weight: float = 0.3, spec_augment: bool = True,
+                 bidirectional: bool = False) -> None:
         super().__init__()
         self.vocabulary = CharacterVocabulary()
         vocab = len(self.vocabulary)
@@ -44,7 +48,10 @@ class RNNTransducer(nn.Module):
         self.augment = SpecAugment() if spec_augment else SpecAugment(0, 0, 0, 0)
         self.subsampling = ConvSubsampling(n_mels, encoder_dim)
         self.input_norm = nn.LayerNorm(encoder_dim)
-        self.encoder = nn.LSTM(encoder_dim, encoder_dim, num_layers=encoder_layers, batch_first=True,
+        if bidirectional and encoder_dim % 2:
+            raise ValueError(f"a bidirectional encoder needs an even encoder_dim, got {encoder_dim}")
+        self.encoder = nn.LSTM(encoder_dim, encoder_dim // 2 if bidirectional else encoder_dim,
+                               num_layers=encoder_layers, batch_first=True, bidirectional=bidirectional,
                                dropout=dropout if encoder_layers > 1 else 0.0)
         self.embedding = nn.Embedding(vocab, embedding_dim)  # index 0 (blank) doubles as the start symbol
         self.predictor = nn.LSTM(embedding_dim, prediction_dim, num_layers=prediction_layers, batch_first=True,
