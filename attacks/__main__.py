@@ -1,0 +1,69 @@
+"""Run an attack over a data split and cache the adversarial examples:
+
+    python -m attacks --config configs/attacks/ae.yaml [--goal.kind targeted] [--budget.mode snr] ...
+
+Prints a summary table (success rate, queries, SNR, l_inf, MFCC similarity) and writes it next to the cache.
+The target system is built inside the oracle's process by ``system_factory`` (a dotted path) with ``system``'s
+arguments; this process never holds a model.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from pathlib import Path
+
+from jsonargparse import ActionConfigFile, ArgumentParser
+
+from attacks.base import Attack
+from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+from attacks.constraints import PerturbationBudget
+from attacks.summary import summarize, summary_markdown
+from datamodules.cache_dir import default_cache_dir
+from datamodules.librispeech import LibriSpeechDataModule
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", action=ActionConfigFile)
+    parser.add_argument("--data", type=LibriSpeechDataModule, default=None,
+                        help="source data (default: the synthetic corpus)")
+    parser.add_argument("--stage", type=str, default="test", help="which split of the data to attack")
+    parser.add_argument("--system_factory", type=str, default="lit_modules.target_system.build_system")
+    parser.add_argument("--system", type=dict, default={"backend": "conformer_ctc"},
+                        help="keyword arguments of the system factory (backend, defense, detector, ...)")
+    parser.add_argument("--attack", type=Attack, required=True)
+    parser.add_argument("--goal", type=GoalSpec, default=GoalSpec())
+    parser.add_argument("--budget", type=PerturbationBudget, default=PerturbationBudget())
+    parser.add_argument("--query_budget", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache_root", type=str, default=None, help="default: <cache>/adversarial")
+    parser.add_argument("--rank", type=int, default=0)
+    parser.add_argument("--world_size", type=int, default=1)
+    return parser
+
+
+def main(args: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    config = parser.instantiate(parser.parse_args(args))
+    data = config.data or LibriSpeechDataModule()
+    sources = [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
+               for u in data.stage_utterances(config.stage)]
+    label = "-".join(str(v) for v in config.system.values() if isinstance(v, (str, int, float))) or "system"
+    cache_root = Path(config.cache_root) if config.cache_root else default_cache_dir() / "adversarial"
+    factory = functools.partial(build_by_name, config.system_factory, **config.system)
+    cache = run_campaign(sources, factory, label, config.attack, config.goal, config.budget, cache_root,
+                         query_budget=config.query_budget, seed=config.seed, rank=config.rank,
+                         world_size=config.world_size)
+    summary = summarize(cache.records())
+    table = summary_markdown({f"{config.attack.name} {config.goal.label} {config.budget.label}": summary})
+    print(f"\n{cache.directory}\n\n{table}")
+    (cache.directory / "summary.md").write_text(table + "\n")
+    (cache.directory / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""What an adversarial perturbation may be: its size budget (l_inf or SNR) and the MFCC-similarity floor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from attacks.similarity import MFCCSimilarity
+
+
+@dataclass(frozen=True)
+class PerturbationBudget:
+    """Size limits of ``delta = adversarial - clean`` for waveforms in [-1, 1].
+
+    Attributes:
+        mode: ``"linf"``: |delta|_inf <= ``delta_max``; ``"snr"``: the perturbation's energy is at most the clean
+            signal's energy / 10^(``snr_db`` / 10), i.e. SNR >= ``snr_db`` (the Gaussian control's level).
+        delta_max: l_inf radius (paper: 0.01; ~25 dB SNR on speech at RMS 0.1).
+        snr_db: minimum SNR in dB (paper: 10).
+        min_mfcc_similarity: every adversarial example keeps MFCC cosine similarity >= this (paper: 0.95).
+    """
+
+    mode: Literal["linf", "snr"] = "linf"
+    delta_max: float = 0.01
+    snr_db: float = 10.0
+    min_mfcc_similarity: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("linf", "snr"):
+            raise ValueError(f"budget mode must be 'linf' or 'snr', got {self.mode!r}")
+        if not 0 < self.delta_max <= 2:
+            raise ValueError(f"delta_max must be in (0, 2], got {self.delta_max}")
+        if not -1 <= self.min_mfcc_similarity <= 1:
+            raise ValueError(f"min_mfcc_similarity must be in [-1, 1], got {self.min_mfcc_similarity}")
+
+    @property
+    def label(self) -> str:
+        """Short name for tables and cache keys, e.g. ``linf0.01`` or ``snr10``."""
+        return f"linf{self.delta_max:g}" if self.mode == "linf" else f"snr{self.snr_db:g}"
+
+    def l2_radius(self, clean: torch.Tensor) -> float:
+        """Largest allowed ||delta||_2 in SNR mode for a clean waveform [T]."""
+        return float(clean.double().pow(2).sum().sqrt() / 10 ** (self.snr_db / 20))
+
+    def project(self, clean: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        """Project perturbations [P, T] into the budget and keep ``clean + delta`` inside [-1, 1]."""
+        if self.mode == "linf":
+            deltas = deltas.clamp(-self.delta_max, self.delta_max)
+        else:
+            norms = deltas.double().pow(2).sum(1).sqrt().clamp(min=1e-12)
+            deltas = deltas * (self.l2_radius(clean) / norms).clamp(max=1.0)[:, None].to(deltas.dtype)
+        return (clean[None] + deltas).clamp(-1.0, 1.0) - clean[None]
+
+    def size_ok(self, clean: torch.Tensor, deltas: torch.Tensor, tolerance: float = 1e-5) -> torch.Tensor:
+        """Whether each perturbation [P, T] is inside the size budget, [P] bool."""
+        if self.mode == "linf":
+            return deltas.abs().amax(1) <= self.delta_max * (1 + tolerance)
+        return deltas.double().pow(2).sum(1).sqrt() <= self.l2_radius(clean) * (1 + tolerance)
+
+
+@dataclass
+class Constraints:
+    """The budget plus the MFCC floor; ``repair`` makes any candidate feasible without spending queries."""
+
+    budget: PerturbationBudget = field(default_factory=PerturbationBudget)
+    sample_rate: int = 16_000
+    similarity: MFCCSimilarity = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.similarity = MFCCSimilarity(self.sample_rate)
+
+    def mfcc_similarity(self, clean: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        return self.similarity(clean, clean[None] + deltas)
+
+    @torch.no_grad()
+    def repair(self, clean: torch.Tensor, deltas: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """Project into the budget, then shrink each perturbation that breaks the MFCC floor by the largest factor
+        in (0, 1] (bisection, ``steps`` halvings) that restores it. Returns feasible perturbations [P, T]."""
+        deltas = self.budget.project(clean, deltas)
+        floor = self.budget.min_mfcc_similarity
+        similarity = self.mfcc_similarity(clean, deltas)
+        bad = similarity < floor
+        if not bool(bad.any()):
+            return deltas
+        low = torch.zeros(int(bad.sum()), dtype=deltas.dtype)
+        high = torch.ones_like(low)
+        subset = deltas[bad]
+        for _ in range(steps):
+            middle = (low + high) / 2
+            ok = self.mfcc_similarity(clean, subset * middle[:, None]) >= floor
+            low = torch.where(ok, middle, low)
+            high = torch.where(ok, high, middle)
+        deltas = deltas.clone()
+        deltas[bad] = subset * low[:, None]
+        return deltas
+
+    def feasible(self, clean: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
+        """[P] bool: inside the budget, inside [-1, 1] and above the MFCC floor."""
+        inside = ((clean[None] + deltas).abs() <= 1.0).all(1)
+        similar = self.mfcc_similarity(clean, deltas) >= self.budget.min_mfcc_similarity - 1e-6
+        return self.budget.size_ok(clean, deltas) & inside & similar

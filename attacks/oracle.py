@@ -1,0 +1,258 @@
+"""The query oracle: the only thing a closed-model attack ever holds.
+
+The target system (defense -> backend, + detector) lives in a separate process started by ``OracleServer``; an
+attack gets a ``QueryOracle`` session that can only send waveforms and receive transcripts, scores (negative
+log-likelihoods of texts) and detector scores as plain Python / NumPy values. No module, parameter, tensor with
+autograd history or gradient exists in the attacker's process, so an attack cannot reach one, and the budget is
+counted and enforced by the server process, so an attack cannot spend more than it was given either.
+
+Every waveform in every call is one query, whatever outputs it asks for.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import pickle
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+DEFAULT_QUERY_BUDGET = 10_000
+
+
+class QueryBudgetExceeded(RuntimeError):
+    """A call asked for more queries than the session has left (nothing was evaluated)."""
+
+
+class OracleError(RuntimeError):
+    """The target system failed on a query (the message carries the server's error)."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Answers for P waveforms: transcripts [P], scores [P] (nats, lower = text more likely), detector scores [P]."""
+
+    transcripts: list[str] | None = None
+    scores: np.ndarray | None = None
+    detector_scores: np.ndarray | None = None
+
+
+def _as_batch(waveforms) -> np.ndarray:
+    array = np.asarray(waveforms.detach().cpu() if hasattr(waveforms, "detach") else waveforms, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"waveforms must be [P, T] with P >= 1, got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
+def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -> None:
+    """Server loop (child process): build the system, then answer requests until told to close."""
+    import torch
+
+    torch.set_grad_enabled(False)
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        system = factory()
+        connection.send(("ready", system.describe()))
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+        connection.send(("error", f"building the target system failed: {error!r}\n{traceback.format_exc()}"))
+        return
+    sessions: dict[int, list[int]] = {}  # id -> [budget, used]
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            return
+        kind = request[0]
+        if kind == "close":
+            return
+        if kind == "open":
+            _, session, budget = request
+            sessions[session] = [budget, 0]
+            connection.send(("ok", None))
+            continue
+        _, session, waveforms, lengths, score_texts, transcribe, detect = request
+        if session not in sessions:
+            connection.send(("error", f"unknown query session {session!r}"))
+            continue
+        budget, used = sessions[session]
+        count = waveforms.shape[0]
+        if used + count > budget:
+            connection.send(("budget", f"{count} queries asked, {budget - used} of {budget} left"))
+            continue
+        try:
+            answers: dict = {}
+            for start in range(0, count, max_batch):
+                stop = min(start + max_batch, count)
+                part = system.respond(
+                    torch.from_numpy(waveforms[start:stop]).to(system.backend.device),
+                    torch.from_numpy(lengths[start:stop]),
+                    None if score_texts is None else score_texts[start:stop], transcribe, detect,
+                )
+                for key, values in part.items():
+                    answers.setdefault(key, []).extend(values)
+            sessions[session][1] = used + count
+            connection.send(("ok", (answers, used + count)))
+        except BaseException as error:  # noqa: BLE001
+            connection.send(("error", f"{type(error).__name__}: {error}"))
+
+
+class OracleServer:
+    """Runs a target system in its own process and opens budgeted query sessions on it.
+
+    Args:
+        factory: picklable zero-argument callable returning a ``TargetSystem`` (built in the server process).
+        max_batch: waveforms per forward pass (larger calls are split; one call is still P queries).
+        threads: torch intra-op threads in the server (default: torch's choice).
+        start_method: multiprocessing start method; ``spawn`` never shares CUDA / OpenMP state with the parent.
+    """
+
+    def __init__(self, factory: Callable, max_batch: int = 64, threads: int | None = None,
+                 start_method: str = "spawn", startup_timeout_s: float = 600.0) -> None:
+        context = multiprocessing.get_context(start_method)
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(factory, child, max_batch, threads), daemon=True,
+                                        name="oracle-server")
+        self._process.start()
+        child.close()
+        if not self._connection.poll(startup_timeout_s):
+            self.close()
+            raise OracleError(f"the target system did not start within {startup_timeout_s:.0f} s")
+        status, info = self._connection.recv()
+        if status != "ready":
+            self.close()
+            raise OracleError(info)
+        self.info: dict = info
+        self._session_ids = itertools.count()
+
+    def session(self, budget: int = DEFAULT_QUERY_BUDGET) -> "QueryOracle":
+        """A fresh query session (one per attacked utterance) with its own budget."""
+        if int(budget) < 1:
+            raise ValueError(f"a query budget must be >= 1, got {budget}")
+        session = next(self._session_ids)
+        self._request(("open", session, int(budget)))
+        return QueryOracle(self, session, int(budget))
+
+    def _request(self, message: tuple):
+        if not self._process.is_alive():
+            raise OracleError(f"the oracle process has exited (code {self._process.exitcode})")
+        self._connection.send(message)
+        status, payload = self._connection.recv()
+        if status == "budget":
+            raise QueryBudgetExceeded(payload)
+        if status == "error":
+            raise OracleError(payload)
+        return payload
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            try:
+                self._connection.send(("close",))
+            except (BrokenPipeError, OSError):
+                pass
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+        self._connection.close()
+
+    def __enter__(self) -> "OracleServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __reduce__(self):
+        raise pickle.PicklingError("an OracleServer cannot be pickled or sent to another process")
+
+
+class QueryOracle:
+    """A budgeted query session: what an attack holds. All inputs are waveforms [P, T] (or [T]) in [-1, 1]."""
+
+    __slots__ = ("_server", "_session", "_budget", "_used")
+
+    def __init__(self, server: OracleServer, session: int, budget: int) -> None:
+        self._server = server
+        self._session = session
+        self._budget = budget
+        self._used = 0
+
+    # public facts ---------------------------------------------------------------------------------------
+    @property
+    def budget(self) -> int:
+        return self._budget
+
+    @property
+    def queries_used(self) -> int:
+        return self._used
+
+    @property
+    def remaining(self) -> int:
+        return self._budget - self._used
+
+    @property
+    def sample_rate(self) -> int:
+        return self._server.info["sample_rate"]
+
+    @property
+    def can_score(self) -> bool:
+        """Whether the system returns soft labels (the loss of a text); else only transcripts (hard labels)."""
+        return self._server.info["can_score"]
+
+    @property
+    def can_detect(self) -> bool:
+        return self._server.info["can_detect"]
+
+    @property
+    def detector_threshold(self) -> float | None:
+        return self._server.info["detector_threshold"]
+
+    @property
+    def detector_stochastic(self) -> bool:
+        return self._server.info["detector_stochastic"]
+
+    # queries --------------------------------------------------------------------------------------------
+    def query(self, waveforms, *, score_texts: list[str] | None = None, transcribe: bool = True,
+              detect: bool = False, lengths=None) -> QueryResult:
+        """Evaluate P waveforms in one batched call (P queries). Raises ``QueryBudgetExceeded`` (evaluating
+        nothing) when fewer than P queries are left."""
+        batch = _as_batch(waveforms)
+        count = batch.shape[0]
+        lengths = np.full(count, batch.shape[1], np.int64) if lengths is None else np.asarray(lengths, np.int64)
+        if score_texts is not None:
+            if not self.can_score:
+                raise OracleError("this system returns no scores (hard-label only)")
+            score_texts = [score_texts] * count if isinstance(score_texts, str) else list(score_texts)
+            if len(score_texts) != count:
+                raise ValueError(f"{len(score_texts)} texts for {count} waveforms")
+        if detect and not self.can_detect:
+            raise OracleError("this system has no detector to query")
+        if count > self.remaining:
+            raise QueryBudgetExceeded(f"{count} queries asked, {self.remaining} of {self._budget} left")
+        answers, used = self._server._request(
+            ("query", self._session, batch, lengths, score_texts, transcribe, detect))
+        self._used = used
+        return QueryResult(
+            transcripts=answers.get("transcripts"),
+            scores=np.asarray(answers["scores"], np.float64) if "scores" in answers else None,
+            detector_scores=np.asarray(answers["detector_scores"], np.float64) if "detector_scores" in answers else None,
+        )
+
+    def transcribe(self, waveforms) -> list[str]:
+        return self.query(waveforms).transcripts
+
+    def score(self, waveforms, texts: list[str] | str) -> np.ndarray:
+        return self.query(waveforms, score_texts=texts, transcribe=False).scores
+
+    def detect(self, waveforms) -> np.ndarray:
+        return self.query(waveforms, transcribe=False, detect=True).detector_scores
+
+    def __reduce__(self):
+        raise pickle.PicklingError("a QueryOracle session cannot be pickled")
+
+    def __repr__(self) -> str:
+        return f"QueryOracle(used={self._used}, budget={self._budget})"

@@ -1,0 +1,138 @@
+"""Strength and cost of the closed-model attacks: ``python benchmarks/attack_strength.py [options]``.
+
+For each backend, attack (AE, AZ), goal (untargeted, targeted "open the door") and budget mode (l_inf 0.01,
+SNR 10 dB): success rate at 1,000 and at the full query budget (read from each run's success-versus-queries
+history: attacks stop at success), mean queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
+efficiency ratio = attack wall time / (queries x the backend's batched time per utterance for the same work,
+transcript + score, measured in this process at the attack's batch size). Campaigns are cached and reused
+(``<cache>/adversarial``), so an interrupted run resumes. Results: Markdown table, ``<cache>/results/attack_strength.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+from attacks.constraints import PerturbationBudget
+from attacks.evolutionary import EvolutionaryAttack
+from attacks.oracle import OracleServer
+from attacks.zeroth_order import ZerothOrderAttack
+from datamodules import LibriSpeechDataModule
+from datamodules.audio_io import load_audio
+from datamodules.cache_dir import default_cache_dir
+from lit_modules.backends.registry import TRAINED
+
+ATTACKS = {"AE": EvolutionaryAttack, "AZ": ZerothOrderAttack}
+BUDGETS = {"linf": PerturbationBudget("linf", delta_max=0.01), "snr": PerturbationBudget("snr", snr_db=10.0)}
+
+
+def forward_seconds_per_utterance(backend: str, options: dict, sources: list[SourceUtterance], batch: int,
+                                  target: str) -> float:
+    """The backend's own time per utterance for one query's work (transcribe + score), batched like an attack."""
+    from lit_modules.target_system import build_system
+
+    system = build_system(backend, **options)
+    times = []
+    for source in sources[:3]:
+        clean = load_audio(source.audio_path)
+        waveforms = clean[None].repeat(batch, 1) + 0.001 * torch.randn(batch, clean.numel())
+        lengths = torch.full((batch,), clean.numel())
+        system.respond(waveforms[:2], lengths[:2], [target] * 2)  # warm-up
+        started = time.perf_counter()
+        system.respond(waveforms, lengths, [target] * batch)
+        times.append((time.perf_counter() - started) / batch)
+    return statistics.mean(times)
+
+
+def success_by(records: list[dict], queries: int) -> float:
+    """Share of utterances attacked successfully within ``queries`` (from each run's history)."""
+    hits = [any(q <= queries and ok for q, _, ok in r["history"]) for r in records]
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="*", default=["conformer_ctc"])
+    parser.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=list(ATTACKS))
+    parser.add_argument("--goals", nargs="*", default=["untargeted", "targeted"], choices=["untargeted", "targeted"])
+    parser.add_argument("--modes", nargs="*", default=list(BUDGETS), choices=list(BUDGETS))
+    parser.add_argument("--utterances", type=int, default=5, help="source utterances (synthetic test split)")
+    parser.add_argument("--max-duration", type=float, default=4.0, help="longest source utterance, seconds")
+    parser.add_argument("--query-budget", type=int, default=10_000)
+    parser.add_argument("--early-budget", type=int, default=1_000, help="also report success within this many")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--beam", action="store_true",
+                        help="attack the small backends with beam search + LM decoding (default: greedy, ~10x cheaper)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of the oracle process")
+    args = parser.parse_args(argv)
+
+    data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=args.seed)
+    sources = [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript) for u in data.stage_utterances("test")]
+    cache_root = default_cache_dir() / "adversarial"
+    rows, results = [], {}
+    for backend in args.backends:
+        options = {} if args.beam or backend not in TRAINED else {"decoding": {"beam_size": 1}}
+        label = backend + ("" if not options else "-greedy")
+        factory = functools.partial(build_by_name, "lit_modules.target_system.build_system", backend=backend, **options)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        per_utterance = forward_seconds_per_utterance(backend, options, sources, 32, "OPEN THE DOOR")
+        with OracleServer(factory, threads=args.threads) as server:
+            for name in args.attacks:
+                attack = ATTACKS[name]()
+                for goal_kind in args.goals:
+                    for mode in args.modes:
+                        goal = GoalSpec(goal_kind)
+                        cache = run_campaign(sources, factory, label, attack, goal, BUDGETS[mode], cache_root,
+                                             query_budget=args.query_budget, seed=args.seed, server=server)
+                        records = [r for r in cache.records() if r["utterance_id"] in {s.utterance_id for s in sources}]
+                        if not records:
+                            continue
+                        successes = [r for r in records if r["success"]]
+                        queries = sum(r["queries"] for r in records)
+                        wall = sum(r["wall_time_s"] for r in records)
+                        row = {
+                            "backend": label, "attack": name, "goal": goal_kind, "budget": BUDGETS[mode].label,
+                            "utterances": len(records),
+                            f"success_at_{args.early_budget}": success_by(records, args.early_budget),
+                            f"success_at_{args.query_budget}": success_by(records, args.query_budget),
+                            "mean_queries_successful": float(np.mean([r["queries"] for r in successes])) if successes else None,
+                            "mean_snr_db": float(np.mean(finite)) if (finite := [r["snr_db"] for r in records
+                                                                                 if np.isfinite(r["snr_db"])]) else None,
+                            "unchanged": sum(not np.isfinite(r["snr_db"]) for r in records),
+                            "max_linf": float(max(r["linf"] for r in records)),
+                            "min_mfcc_similarity": float(min(r["mfcc_similarity"] for r in records)),
+                            "seconds_per_utterance": wall / len(records),
+                            "oracle_efficiency": wall / (queries * per_utterance),
+                            "examples": [(r["transcript_clean"], r["transcript_adversarial"]) for r in records[:2]],
+                        }
+                        rows.append(row)
+        results[label] = {"backend_seconds_per_query": per_utterance}
+    header = (f"| backend | attack | goal | budget | n | success@{args.early_budget} % | success@{args.query_budget} % | "
+              "mean queries (successes) | SNR dB | max l_inf | min MFCC | s / utt | oracle efficiency |")
+    lines = [header, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        mean_q = "-" if r["mean_queries_successful"] is None else f"{r['mean_queries_successful']:.0f}"
+        lines.append(
+            f"| {r['backend']} | {r['attack']} | {r['goal']} | {r['budget']} | {r['utterances']} | "
+            f"{100 * r[f'success_at_{args.early_budget}']:.0f} | {100 * r[f'success_at_{args.query_budget}']:.0f} | "
+            f"{mean_q} | {'-' if r['mean_snr_db'] is None else format(r['mean_snr_db'], '.1f')} | {r['max_linf']:.4f} | {r['min_mfcc_similarity']:.3f} | "
+            f"{r['seconds_per_utterance']:.1f} | {r['oracle_efficiency']:.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    out = default_cache_dir() / "results" / "attack_strength.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "backends": results, "args": vars(args)}, indent=2))
+    print(f"\nwritten: {out}")
+    return {"rows": rows, "table": table}
+
+
+if __name__ == "__main__":
+    main()

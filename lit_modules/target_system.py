@@ -1,0 +1,77 @@
+"""What a closed-model attacker queries: optional preprocessing defense -> frozen backend, plus an optional detector.
+
+Only the query oracle (``attacks/oracle.py``) holds a ``TargetSystem``, in its own process; attacks never do.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lit_modules.backends.base import ASRBackend, Capability
+from lit_modules.detectors.base import Detector
+
+
+class TargetSystem(nn.Module):
+    """``defense`` maps (waveforms [B, T], lengths [B]) -> (waveforms, lengths); the backend transcribes / scores
+    the defended audio; the detector sees the audio as submitted (it guards the input)."""
+
+    def __init__(self, backend: ASRBackend, defense: nn.Module | None = None, detector: Detector | None = None) -> None:
+        super().__init__()
+        self.backend = backend.freeze()
+        self.defense = defense
+        self.detector = detector
+        for module in (defense, detector):
+            if module is not None:
+                module.eval()
+                for parameter in module.parameters():
+                    parameter.requires_grad_(False)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.backend.sample_rate
+
+    def describe(self) -> dict:
+        """Public facts an attacker may know: sample rate, what can be queried, the detector's threshold."""
+        return {
+            "sample_rate": self.sample_rate,
+            "can_score": Capability.SCORE in self.backend.capabilities,
+            "can_detect": self.detector is not None,
+            "detector_stochastic": bool(self.detector is not None and self.detector.stochastic),
+            "detector_threshold": float(self.detector.threshold) if self.detector is not None else None,
+        }
+
+    @torch.no_grad()
+    def respond(self, waveforms: torch.Tensor, lengths: torch.Tensor, score_texts: list[str] | None = None,
+                transcribe: bool = True, detect: bool = False) -> dict:
+        """One batched query. Returns plain values: transcripts (list[str]), scores / detector_scores (float lists)."""
+        out: dict = {}
+        defended, defended_lengths = (waveforms, lengths) if self.defense is None else self.defense(waveforms, lengths)
+        if transcribe:
+            out["transcripts"] = self.backend.transcribe(defended, defended_lengths)
+        if score_texts is not None:
+            out["scores"] = self.backend.score(defended, defended_lengths, score_texts).cpu().tolist()
+        if detect:
+            if self.detector is None:
+                raise RuntimeError("this system has no detector to query")
+            out["detector_scores"] = self.detector.score(waveforms, lengths).float().cpu().tolist()
+        return out
+
+
+def build_system(backend: str = "conformer_ctc", device: str = "cpu", defense: dict | None = None,
+                 detector: dict | None = None, **backend_options) -> TargetSystem:
+    """Factory for ``attacks.OracleServer`` (runs in the oracle's process): a backend by registry name, plus an
+    optional defense / detector given as ``{"class_path": ..., "init_args": {...}}``."""
+    from jsonargparse import ArgumentParser
+
+    from lit_modules.backends.registry import load_backend
+
+    def instantiate(spec: dict | None, base: type):
+        if spec is None:
+            return None
+        parser = ArgumentParser(exit_on_error=False)
+        parser.add_argument("--component", type=base)
+        return parser.instantiate(parser.parse_object({"component": spec})).component
+
+    return TargetSystem(load_backend(backend, device=device, **backend_options),
+                        defense=instantiate(defense, nn.Module), detector=instantiate(detector, Detector))

@@ -1,0 +1,294 @@
+"""Closed-model attacks through the query oracle, on a fixed untrained toy recognizer (tests/toy_system.py)."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import gc
+import json
+import pickle
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attacks.campaign import GoalSpec, SourceUtterance, run_campaign
+from attacks.constraints import Constraints, PerturbationBudget
+from attacks.evolutionary import EvolutionaryAttack
+from attacks.gaussian import GaussianNoise
+from attacks.goals import DetectorEvasion, Targeted, Untargeted
+from attacks.subspace import LowRateBasis
+from attacks.oracle import OracleError, OracleServer, QueryBudgetExceeded
+from attacks.zeroth_order import ZerothOrderAttack
+from tests.toy_system import toy_system
+
+CODE_NOT_DATA = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType,
+                 types.FrameType, types.MethodType)
+ATTACKS_DIR = Path(__file__).resolve().parents[1] / "attacks"
+SEARCH_ATTACKS = [  # full-rate search space: the toy model listens up to 8 kHz
+    pytest.param(lambda: ZerothOrderAttack(directions=8, factor=1, envelope=False), id="AZ"),
+    pytest.param(lambda: EvolutionaryAttack(population=16, gradient_phase=0.0, factor=1, envelope=False), id="AE"),
+]
+
+
+def speech_like(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Harmonic 'vowels' with a syllable envelope at speech level (RMS ~ 0.1), plus a faint noise floor."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    pitch = 120 + 20 * np.sin(2 * np.pi * 0.7 * t)
+    voiced = sum(np.sin(2 * np.pi * k * np.cumsum(pitch) / 16_000) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 3 * t), 0, None) ** 0.5
+    audio = voiced * envelope + 0.003 * rng.standard_normal(t.shape)
+    return (audio * 0.1 / np.sqrt(np.mean(audio**2))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with OracleServer(functools.partial(toy_system, 0)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def detector_server():
+    with OracleServer(functools.partial(toy_system, 0, detector_threshold=0.105, detector_noise=0.002)) as server:
+        yield server
+
+
+# ------------------------------------------------------------------------------------------ closed model
+def test_attack_code_never_imports_models_or_autograd():
+    forbidden = ("lit_modules", "torch.autograd", "torch.nn.parameter")
+    for path in sorted(ATTACKS_DIR.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Attribute) and node.attr in ("backward", "grad", "requires_grad_", "autograd"):
+                pytest.fail(f"{path.name}:{node.lineno} touches {node.attr!r}")
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(forbidden), f"{path.name} imports {name}"
+
+
+def test_oracle_session_reaches_no_model_parameter_or_tensor(server):
+    oracle = server.session(10)
+    seen, stack, reached = set(), [oracle], []
+    while stack:  # everything reachable from what an attack holds
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, CODE_NOT_DATA):
+            continue  # classes, functions and modules are code the attacker could import anyway, not state
+        seen.add(id(obj))
+        if isinstance(obj, (torch.nn.Module, torch.Tensor)):
+            reached.append(type(obj).__name__)
+        stack.extend(gc.get_referents(obj))
+    assert not reached, f"an attack could reach {reached}"
+    assert oracle.query(speech_like(0.5), score_texts="A").scores.dtype == np.float64  # plain NumPy answers
+    for thing in (oracle, server):
+        with pytest.raises(pickle.PicklingError):
+            pickle.dumps(thing)
+
+
+def test_attack_results_carry_no_autograd(server):
+    result = ZerothOrderAttack(directions=4)(server.session(20), speech_like(), Untargeted("A B"))
+    assert isinstance(result.adversarial, np.ndarray)
+    assert all(not isinstance(v, torch.Tensor) for v in result.summary().values())
+
+
+# ------------------------------------------------------------------------------------------ budget
+def test_budget_is_never_exceeded(server):
+    oracle = server.session(50)
+    clean = speech_like()
+    result = EvolutionaryAttack(population=16)(oracle, clean, Targeted("OPEN THE DOOR"))
+    assert result.queries == oracle.queries_used <= 50
+    assert len(result.history) >= 2 and result.history[-1][0] <= 50
+    with pytest.raises(QueryBudgetExceeded):
+        oracle.query(np.stack([clean] * (oracle.remaining + 1)))
+
+
+def test_budget_is_enforced_by_the_server(server):
+    oracle = server.session(3)
+    batch = np.stack([speech_like()] * 4)
+    # bypass the client-side check: the server process still refuses
+    with pytest.raises(QueryBudgetExceeded):
+        server._request(("query", oracle._session, batch, np.full(4, batch.shape[1]), None, True, False))
+    with pytest.raises(OracleError, match="unknown query session"):
+        server._request(("query", 10_000, batch[:1], np.full(1, batch.shape[1]), None, True, False))
+
+
+def test_every_waveform_in_a_call_is_one_query(server):
+    oracle = server.session(100)
+    oracle.query(np.stack([speech_like()] * 5), score_texts="A", detect=False)
+    assert oracle.queries_used == 5 and oracle.remaining == 95
+
+
+# ------------------------------------------------------------------------------------------ constraints
+@pytest.mark.parametrize("budget", [PerturbationBudget("linf", delta_max=0.01), PerturbationBudget("snr", snr_db=10.0)],
+                         ids=["linf", "snr"])
+def test_repair_makes_any_candidate_feasible(budget):
+    clean = torch.from_numpy(speech_like())
+    constraints = Constraints(budget)
+    wild = torch.randn(6, clean.numel()) * 0.3
+    repaired = constraints.repair(clean, wild)
+    assert bool(constraints.feasible(clean, repaired).all())
+    small = torch.randn(2, clean.numel()) * 1e-4  # already feasible: unchanged
+    assert torch.allclose(constraints.repair(clean, small), small, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------------------ strength
+@pytest.mark.parametrize("make_attack", SEARCH_ATTACKS)
+def test_attack_beats_random_noise_of_the_same_linf(server, make_attack):
+    """Untargeted: the attack lowers the likelihood of the clean transcript more than uniform noise of the same size."""
+    clean = speech_like()
+    budget = PerturbationBudget("linf", delta_max=0.01)
+    original = server.session(1).transcribe(clean)[0]
+    goal = Untargeted(original, min_wer=10.0)  # unreachable: the attack spends its budget optimizing
+    result = make_attack()(server.session(200), clean, goal, Constraints(budget), seed=0)
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(rng.uniform(-0.01, 0.01, (32, clean.size)).astype(np.float32))
+    noise = Constraints(budget).repair(torch.from_numpy(clean), noise).numpy()  # same constraints as the attack
+    random_objective = goal.evaluate(server.session(32), clean[None] + noise).objective
+    assert result.linf <= 0.01 + 1e-6 and result.mfcc_similarity >= 0.95
+    assert result.objective < random_objective.min(), (result.objective, random_objective.min())
+
+
+def test_targeted_success_on_an_easy_case(server):
+    """The target is what the toy model says for the clean audio plus a perturbation from the attack's own search
+    space (envelope-shaped, low-rate, inside the budget): reachable by construction."""
+    clean = speech_like(seed=3)
+    basis = LowRateBasis()
+    latent = np.random.default_rng(1).uniform(-0.005, 0.005, basis.dimension(clean.size)).astype(np.float32)
+    hidden = basis.decode(torch.from_numpy(latent)[None], basis.shape(torch.from_numpy(clean)))[0].numpy()
+    original, target = server.session(2).transcribe(np.stack([clean, clean + hidden]))
+    assert original != target
+    oracle = server.session(3000)
+    result = ZerothOrderAttack(directions=16)(oracle, clean, Targeted(target), seed=0)
+    assert result.success and result.transcript_adversarial == target
+    assert result.history[-1][2] and result.queries == oracle.queries_used < 3000  # stopped at success
+    assert oracle.transcribe(result.adversarial)[0] == target  # the saved waveform itself does it
+
+
+def test_gaussian_control_measures_its_snr(server):
+    result = GaussianNoise(snr_db=10.0)(server.session(5), speech_like(), Untargeted("A"), seed=0)
+    assert result.queries == 1 and abs(result.snr_db - 10.0) < 0.3
+
+
+def test_adaptive_attack_queries_the_detector_with_repeats(detector_server):
+    oracle = detector_server.session(400)
+    clean = speech_like()
+    goal = DetectorEvasion(Untargeted(oracle.transcribe(clean)[0], min_wer=0.5), samples=4)
+    result = ZerothOrderAttack(directions=4)(oracle, clean, goal, Constraints(PerturbationBudget("snr", snr_db=10)))
+    assert result.detector_score is not None
+    assert (oracle.queries_used - 1) % 4 == 0  # each candidate was queried 4 times (stochastic detector)
+    if result.success:
+        assert result.detector_score < oracle.detector_threshold
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def test_bad_inputs_give_clear_errors(server):
+    with pytest.raises(ValueError, match="silent"):
+        ZerothOrderAttack()(server.session(10), np.zeros(16_000, np.float32), Untargeted("A"))
+    with pytest.raises(ValueError, match="shorter than"):
+        ZerothOrderAttack()(server.session(10), speech_like(0.05), Untargeted("A"))
+    with pytest.raises(ValueError, match="budget must be >= 1"):
+        server.session(0)
+    with pytest.raises(ValueError, match="characters a transcript cannot contain"):
+        Targeted("OPEN THE DOOR #1")
+    with pytest.raises(ValueError, match="empty"):
+        Untargeted("   ")
+    with pytest.raises(ValueError, match="budget mode"):
+        PerturbationBudget("l2")
+
+
+# ------------------------------------------------------------------------------------------ campaign + cache
+def _sources(tmp_path: Path, count: int = 3) -> list[SourceUtterance]:
+    import soundfile
+
+    sources = []
+    for i in range(count):
+        path = tmp_path / f"src-{i}.flac"
+        soundfile.write(str(path), speech_like(0.8, seed=i), 16_000)
+        sources.append(SourceUtterance(f"utt-{i}", str(path), "TURN ON THE LIGHT"))
+    return sources
+
+
+def _stable(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in records]
+
+
+def test_campaign_resumes_after_a_kill_with_the_same_manifest(tmp_path, server, monkeypatch):
+    sources = _sources(tmp_path)
+    run = functools.partial(run_campaign, sources, None, "toy", ZerothOrderAttack(directions=4), GoalSpec("untargeted"),
+                            PerturbationBudget(), query_budget=30, seed=7, progress=False, server=server)
+    reference = run(cache_root=tmp_path / "uninterrupted")
+
+    calls = {"n": 0}
+    original_write = type(reference).write
+
+    def dying_write(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return original_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(reference), "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        run(cache_root=tmp_path / "killed")
+    monkeypatch.setattr(type(reference), "write", original_write)
+    resumed = run(cache_root=tmp_path / "killed")
+    assert len(resumed.records()) == 3
+    assert _stable(resumed.records()) == _stable(reference.records())
+    lines = sum(len(p.read_text().splitlines()) for p in resumed.directory.glob("manifest-rank*.jsonl"))
+    assert lines == 3  # nothing duplicated
+
+
+def test_campaign_saves_feasible_examples_and_shards_across_ranks(tmp_path, server):
+    import soundfile
+
+    sources = _sources(tmp_path, 4)
+    budget = PerturbationBudget("linf", delta_max=0.01)
+    for rank in (0, 1):
+        cache = run_campaign(sources, None, "toy", EvolutionaryAttack(population=8), GoalSpec("untargeted"), budget,
+                             tmp_path / "cache", query_budget=40, seed=0, rank=rank, world_size=2, progress=False,
+                             server=server)
+    records = cache.records()
+    assert sorted(r["utterance_id"] for r in records) == [s.utterance_id for s in sources]  # each exactly once
+    constraints = Constraints(budget)
+    for record, source in zip(records, sources):
+        adversarial, _ = soundfile.read(str(cache.directory / record["audio"]), dtype="float32")
+        clean, _ = soundfile.read(source.audio_path, dtype="float32")
+        delta = torch.from_numpy(adversarial - clean)
+        assert float(delta.abs().max()) <= 0.01 + 1e-6
+        assert float(constraints.mfcc_similarity(torch.from_numpy(clean), delta[None])[0]) >= 0.95 - 1e-4
+        assert record["queries"] <= 40 and "history" in record and "transcript_clean" in record
+    assert json.loads((cache.directory / "config.json").read_text())["query_budget"] == 40
+
+
+def test_targeted_campaign_excludes_sources_that_already_say_the_target(tmp_path, server):
+    sources = _sources(tmp_path, 2)
+    sources[0] = SourceUtterance("utt-0", sources[0].audio_path, "PLEASE OPEN THE DOOR NOW")
+    cache = run_campaign(sources, None, "toy", GaussianNoise(), GoalSpec("targeted"), PerturbationBudget(),
+                         tmp_path / "cache", query_budget=5, progress=False, server=server)
+    assert [r["utterance_id"] for r in cache.records()] == ["utt-1"]
+
+
+def _open_caches(root: str) -> None:
+    from attacks.cache import AdversarialCache
+    for i in range(100):
+        AdversarialCache(root, {"campaign": i})
+
+
+def test_cache_folders_can_be_opened_by_several_ranks_at_once(tmp_path):
+    """DDP ranks open the same campaign folder at the same moment; none may trip over another's config write."""
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_open_caches, args=(str(tmp_path),)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4
+    assert len(list(tmp_path.glob("*/config.json"))) == 100 and not list(tmp_path.glob("*/*.tmp"))
