@@ -1,0 +1,198 @@
+"""``AdversarialDataModule``: clean, benign-noisy (AG) and adversarial (AE / AZ ...) examples with labels.
+
+For the source utterances of a data module and a target system, it runs (or reuses, from the attack cache) one
+campaign per attack (``attacks.campaign``), then serves every example with its label: clean and AG = 0, adversarial =
+1. Train / val / test are disjoint by source utterance: all versions of one recording land in the same split (a
+seeded hash of its id decides). Under DDP every rank attacks its own shard of the sources; then all ranks read the
+merged cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from attacks.base import Attack
+from attacks.campaign import GoalSpec, build_by_name, SourceUtterance, campaign_cache, run_campaign
+from attacks.constraints import PerturbationBudget
+from attacks.gaussian import GaussianNoise
+from datamodules.adversarial.batch import collate_labelled
+from datamodules.audio_io import load_audio
+from datamodules.cache_dir import default_cache_dir
+from datamodules.librispeech import LibriSpeechDataModule
+
+log = logging.getLogger(__name__)
+STAGES = ("train", "val", "test")
+
+
+@dataclass
+class AttackSpec:
+    """One attack of the mix: the attack object, and whether its examples count as adversarial (label 1)."""
+
+    attack: Attack
+    adversarial: bool = True
+    only_successful: bool = True  # adversarial examples that failed their goal are left out
+
+
+@dataclass(frozen=True)
+class LabelledExample:
+    path: str
+    label: int
+    kind: str
+    transcript: str
+    source_id: str
+    example_id: str
+
+
+def split_of(source_id: str, fractions: tuple[float, float, float], seed: int) -> str:
+    """Seeded assignment of a source utterance to train / val / test."""
+    value = int.from_bytes(hashlib.sha256(f"{seed}:{source_id}".encode()).digest()[:8], "little") / 2**64
+    if value < fractions[0]:
+        return "train"
+    return "val" if value < fractions[0] + fractions[1] else "test"
+
+
+class LabelledAudioDataset(Dataset):
+    def __init__(self, examples: list[LabelledExample], sample_rate: int) -> None:
+        self.examples, self.sample_rate = examples, sample_rate
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int):
+        e = self.examples[index]
+        return load_audio(e.path, sample_rate=self.sample_rate), e.label, e.kind, e.transcript, e.source_id, e.example_id
+
+
+def _default_attacks() -> list[AttackSpec]:
+    from attacks.evolutionary import EvolutionaryAttack
+    from attacks.zeroth_order import ZerothOrderAttack
+
+    return [AttackSpec(GaussianNoise(10.0), adversarial=False), AttackSpec(EvolutionaryAttack()),
+            AttackSpec(ZerothOrderAttack())]
+
+
+class AdversarialDataModule(L.LightningDataModule):
+    """Args:
+        source: the clean data (default: the synthetic corpus); ``source_stage`` which of its stages to attack.
+        system / system_factory: the target system (built in the oracle's process).
+        attacks: the mix (default AG at 10 dB as benign, AE and AZ as adversarial).
+        goal, budget, query_budget, seed: the attack setting.
+        split_fractions: train / val / test shares of source utterances.
+        include_clean: serve the clean recordings (label 0) too.
+    """
+
+    def __init__(self, source: LibriSpeechDataModule | None = None, source_stage: str = "test",
+                 system: dict | None = None, system_factory: str = "lit_modules.target_system.build_system",
+                 attacks: list[AttackSpec] | None = None, goal: GoalSpec | None = None,
+                 budget: PerturbationBudget | None = None, query_budget: int = 2_000, seed: int = 0,
+                 split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), include_clean: bool = True,
+                 batch_size: int = 16, num_workers: int = 0, cache_root: str | None = None,
+                 progress: bool = True) -> None:
+        super().__init__()
+        if abs(sum(split_fractions) - 1.0) > 1e-6 or min(split_fractions) < 0:
+            raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {split_fractions}")
+        self.source = source or LibriSpeechDataModule()
+        self.source_stage = source_stage
+        self.system = system if system is not None else {"backend": "conformer_ctc"}
+        self.system_factory = system_factory
+        self.attacks = attacks if attacks is not None else _default_attacks()
+        self.goal, self.budget = goal or GoalSpec(), budget or PerturbationBudget()
+        self.query_budget, self.seed, self.split_fractions = query_budget, seed, tuple(split_fractions)
+        self.include_clean, self.batch_size, self.num_workers = include_clean, batch_size, num_workers
+        self.cache_root = Path(cache_root) if cache_root else default_cache_dir() / "adversarial"
+        self.progress = progress
+        self.examples: dict[str, list[LabelledExample]] = {}
+        self.campaign_dirs: list[Path] = []
+
+    @property
+    def system_label(self) -> str:
+        return "-".join(str(v) for v in self.system.values() if isinstance(v, (str, int, float))) or "system"
+
+    def sources(self) -> list[SourceUtterance]:
+        return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
+                for u in self.source.stage_utterances(self.source_stage)]
+
+    def _factory(self):
+        return functools.partial(build_by_name, self.system_factory, **self.system)
+
+    def generate(self, rank: int = 0, world_size: int = 1) -> None:
+        """Run (or finish) every campaign for this rank's shard."""
+        sources = self.sources()
+        for spec in self.attacks:
+            run_campaign(sources, self._factory(), self.system_label, spec.attack, self.goal, self.budget,
+                         self.cache_root, query_budget=self.query_budget, seed=self.seed, rank=rank,
+                         world_size=world_size, progress=self.progress)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.examples:
+            return
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        self.generate(rank, world)
+        if self.trainer is not None and world > 1:
+            self.trainer.strategy.barrier("adversarial-generation")
+        self.examples = self._collect()
+
+    def _collect(self) -> dict[str, list[LabelledExample]]:
+        sources = {s.utterance_id: s for s in self.sources()}
+        eligible = {i for i, s in sources.items() if self.goal.eligible(s)}
+        examples: dict[str, list[LabelledExample]] = {stage: [] for stage in STAGES}
+        if self.include_clean:
+            for source_id in sorted(eligible):
+                examples[split_of(source_id, self.split_fractions, self.seed)].append(
+                    LabelledExample(sources[source_id].audio_path, 0, "clean", sources[source_id].transcript, source_id,
+                                    f"{source_id}/clean"))
+        for spec in self.attacks:
+            cache = campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
+                                   self.query_budget, self.seed)
+            self.campaign_dirs.append(cache.directory)
+            for record in cache.records():
+                source_id = record["utterance_id"]
+                if source_id not in eligible or (spec.adversarial and spec.only_successful and not record["success"]):
+                    continue
+                examples[split_of(source_id, self.split_fractions, self.seed)].append(LabelledExample(
+                    str(cache.directory / record["audio"]), int(spec.adversarial), spec.attack.name,
+                    sources[source_id].transcript, source_id, f"{source_id}/{cache.directory.name}"))
+        for stage in STAGES:
+            counts = {}
+            for e in examples[stage]:
+                counts[e.kind] = counts.get(e.kind, 0) + 1
+            log.info("adversarial data, %s: %s", stage, counts)
+        return examples
+
+    @property
+    def num_train_examples(self) -> int:
+        """Training-set size N (scales the KL term of the ELBO)."""
+        if not self.examples:
+            self.setup("fit")
+        return len(self.examples["train"])
+
+    def count_train_examples(self, kinds: tuple[str, ...] | None = None) -> int:
+        """Training examples (of the given kinds, default all): N for the ELBO's KL / N."""
+        if not self.examples:
+            self.setup("fit")
+        return sum(1 for e in self.examples["train"] if kinds is None or e.kind in kinds)
+
+    def _loader(self, stage: str, shuffle: bool) -> DataLoader:
+        if not self.examples[stage]:
+            raise ValueError(f"the {stage} split has no examples (sources: {len(self.sources())}, "
+                             f"fractions {self.split_fractions}); attack more source utterances")
+        return DataLoader(LabelledAudioDataset(self.examples[stage], self.source.sample_rate),
+                          batch_size=self.batch_size, shuffle=shuffle, collate_fn=collate_labelled,
+                          num_workers=self.num_workers, generator=torch.Generator().manual_seed(self.seed))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)

@@ -1,0 +1,56 @@
+"""AdversarialDataModule on the tiny synthetic corpus with the toy recognizer (tests/toy_system.py)."""
+
+from __future__ import annotations
+
+from attacks.campaign import GoalSpec
+from attacks.gaussian import GaussianNoise
+from attacks.zeroth_order import ZerothOrderAttack
+from datamodules.adversarial import AdversarialDataModule, AttackSpec
+from datamodules.librispeech import LibriSpeechDataModule
+
+
+def _datamodule(tiny_corpus, tmp_path, **overrides) -> AdversarialDataModule:
+    source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["dev", "test"], seed=0)
+    options = dict(
+        source=source, system={"seed": 0}, system_factory="tests.toy_system.toy_system",
+        attacks=[AttackSpec(GaussianNoise(10.0), adversarial=False),
+                 AttackSpec(ZerothOrderAttack(directions=4, factor=1, envelope=False), only_successful=False)],
+        goal=GoalSpec("untargeted", min_wer=0.3), query_budget=15, batch_size=4, cache_root=str(tmp_path / "adv"),
+        split_fractions=(0.5, 0.25, 0.25), progress=False,
+    )
+    return AdversarialDataModule(**{**options, **overrides})
+
+
+def test_labels_kinds_and_source_disjoint_splits(tiny_corpus, tmp_path):
+    datamodule = _datamodule(tiny_corpus, tmp_path)
+    datamodule.setup("fit")
+    sources = {stage: {e.source_id for e in datamodule.examples[stage]} for stage in ("train", "val", "test")}
+    assert not (sources["train"] & sources["val"]) and not (sources["train"] & sources["test"])
+    assert not (sources["val"] & sources["test"])
+    everything = [e for stage in datamodule.examples.values() for e in stage]
+    assert len(everything) == 12 * 3  # 12 sources x (clean, AG, AZ)
+    assert {(e.kind, e.label) for e in everything} == {("clean", 0), ("AG", 0), ("AZ", 1)}
+    assert datamodule.num_train_examples == len(datamodule.examples["train"]) > 0
+    batch = next(iter(datamodule.train_dataloader()))
+    assert batch.waveforms.shape[0] == batch.labels.shape[0] == len(batch.kinds) <= 4
+    assert batch.lengths.max() == batch.waveforms.shape[1]
+
+
+def test_a_second_datamodule_reuses_the_cache(tiny_corpus, tmp_path):
+    _datamodule(tiny_corpus, tmp_path).setup("fit")
+    again = _datamodule(tiny_corpus, tmp_path, system_factory="no.such.factory")  # would fail if it attacked again
+    again.setup("fit")
+    assert sum(len(v) for v in again.examples.values()) == 36
+
+
+def test_attack_command_writes_cache_and_summary(tiny_corpus, tmp_path, capsys):
+    from attacks.__main__ import main
+
+    summary = main(["--config", "configs/attacks/az.yaml", "--system_factory", "tests.toy_system.toy_system",
+                    "--system", '{"seed": 0}', f"--data.init_args.synthetic_dir={tiny_corpus}",
+                    "--data.init_args.test_subset=2", "--query_budget=20", f"--cache_root={tmp_path}",
+                    "--attack.init_args.directions=4"])
+    assert summary["examples"] == 2 and 0 <= summary["success_rate"] <= 1 and summary["max_linf"] <= 0.01 + 1e-6
+    out = capsys.readouterr().out
+    assert "| AZ untargeted linf0.01 | 2 |" in out
+    assert list(tmp_path.glob("*/summary.md"))
