@@ -1,0 +1,310 @@
+"""``BNNDetectorModule``: the Bayesian Flipout detector on a frozen backend's hidden activations (Lightning).
+
+Two modes (``mode``):
+- ``supervised``: ``FlipoutDetectorHead`` trained on labelled clean / benign-noisy / adversarial examples with the ELBO
+  (binary cross-entropy + KL / N). Score: the mean adversarial probability over S Monte Carlo samples; also the
+  predictive std and entropy.
+- ``unsupervised``: ``BayesianCTCProbe`` trained on the clean examples only (CTC loss of their transcripts + KL / N);
+  score: the 1-Wasserstein distance of an input's per-frame output dispersion to that of clean training speech
+  (``unsupervised_score: wasserstein``) or the per-utterance dispersion itself (``dispersion``).
+
+N is the number of training examples the likelihood sums over (all of them, or the clean ones in unsupervised mode),
+read from the data module at setup unless given. Thresholds are calibrated on validation data (at ``target_fpr``
+and by Youden's J) and saved as buffers in the checkpoint; ``test`` reports AUC, FP % and FN % at the saved one.
+The backend is not a submodule: it is never trained and its weights are not copied into detector checkpoints
+(it is rebuilt by name from the hyper-parameters).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import OptimizerCallable
+from torchmetrics.functional.classification import binary_auroc
+
+from datamodules.adversarial.batch import LabelledSpeechBatch
+from datamodules.cache_dir import default_cache_dir
+from lit_modules.detectors import calibration, plots
+from lit_modules.detectors.activation_cache import ActivationCache
+from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, utterance_dispersion,
+                                                  wasserstein_scores)
+from lit_modules.detectors.elbo import elbo_loss, kl_warmup
+from lit_modules.detectors.flipout_head import FlipoutDetectorHead
+from lit_modules.vocabulary import CharacterVocabulary
+
+MODES = ("supervised", "unsupervised")
+REFERENCE_POINTS = 1024  # quantiles kept of the clean reference distribution
+
+
+def _adam(parameters):
+    return torch.optim.Adam(parameters, lr=1e-3)
+
+
+def build_backend(factory: str, name: str | None, options: dict | None):
+    module, _, function = factory.rpartition(".")
+    builder = getattr(importlib.import_module(module), function)
+    return builder(name, **(options or {})) if name is not None else builder(**(options or {}))
+
+
+class BNNDetectorModule(L.LightningModule):
+    """Args:
+        backend: registry name (``conformer_ctc``, ``whisper``, ...); ``backend_factory`` / ``backend_options``
+            build it (a dotted function called as ``factory(backend, **options)``, or ``factory(**options)`` when
+            ``backend`` is null).
+        layer: which hidden layer feeds the detector (default: the backend's last).
+        mode: ``supervised`` or ``unsupervised``.
+        hidden_dim, prior_variance, posterior_rho_init: the Flipout layers.
+        mc_samples: S, Monte Carlo samples at evaluation (training uses 1).
+        kl_weight: beta, the KL term's weight (1 = the exact ELBO; < 1 = a tempered posterior, see docs/detector.md).
+        kl_warmup_steps: linear KL warm-up (0 = none). num_train_examples: N (default: from the data module).
+        target_fpr: calibration target; decision: which saved threshold ``decide`` uses (``fpr`` or ``youden``).
+        cache_activations: memory-map backend activations after their first computation.
+    """
+
+    def __init__(self, backend: str | None = "conformer_ctc",
+                 backend_factory: str = "lit_modules.backends.registry.load_backend",
+                 backend_options: dict | None = None, layer: str | None = None, mode: str = "supervised",
+                 hidden_dim: int = 64, prior_variance: float = 1.0, posterior_rho_init: float = -4.0,
+                 mc_samples: int = 32, kl_weight: float = 1.0, kl_warmup_steps: int = 0,
+                 num_train_examples: int | None = None,
+                 target_fpr: float = 0.05, decision: str = "fpr", optimizer: OptimizerCallable = _adam,
+                 cache_activations: bool = True, activation_cache_dir: str | None = None,
+                 unsupervised_score: str = "wasserstein", plot_dir: str | None = None) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if decision not in ("fpr", "youden"):
+            raise ValueError(f"decision must be 'fpr' or 'youden', got {decision!r}")
+        if unsupervised_score not in ("wasserstein", "dispersion"):
+            raise ValueError(f"unsupervised_score must be 'wasserstein' or 'dispersion', got {unsupervised_score!r}")
+        if mc_samples < 1:
+            raise ValueError(f"mc_samples must be >= 1, got {mc_samples}")
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer_factory = optimizer
+        backend_object = build_backend(backend_factory, backend, backend_options)
+        object.__setattr__(self, "backend", backend_object)  # not a submodule (frozen, not checkpointed)
+        layers = backend_object.hidden_layers
+        if not layers:
+            raise ValueError(f"backend {backend!r} offers no hidden activations: the BNN detector needs them")
+        self.layer = layer or layers[-1]
+        if self.layer not in layers:
+            raise ValueError(f"unknown layer {self.layer!r} for backend {backend!r}; choose from {layers}")
+        probe = torch.zeros(1, 16_000)
+        probe[0, ::50] = 0.01
+        input_dim = backend_object.hidden(probe, torch.tensor([16_000]), self.layer)[0].shape[-1]
+        if mode == "supervised":
+            self.head = FlipoutDetectorHead(input_dim, hidden_dim, prior_variance, posterior_rho_init)
+        else:
+            self.vocabulary = CharacterVocabulary()
+            self.probe = BayesianCTCProbe(input_dim, len(self.vocabulary), prior_variance, posterior_rho_init)
+        self.register_buffer("threshold_fpr", torch.tensor(math.nan))
+        self.register_buffer("threshold_youden", torch.tensor(math.nan))
+        self.register_buffer("reference", torch.zeros(REFERENCE_POINTS))  # clean per-frame dispersion quantiles
+        self.register_buffer("reference_utterances", torch.zeros(REFERENCE_POINTS))  # clean per-utterance ones
+        self.num_train = num_train_examples
+        self.cache: ActivationCache | None = None
+        self._reservoir: list[np.ndarray] = []
+        self._reservoir_utterances: list[np.ndarray] = []
+        self._outputs: dict[str, list] = {}
+
+    # ------------------------------------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.num_train is None and datamodule is not None and stage == "fit":
+            kinds = ("clean",) if self.hparams.mode == "unsupervised" else None
+            self.num_train = datamodule.count_train_examples(kinds)
+        if self.hparams.cache_activations and self.cache is None:
+            corpus = getattr(getattr(datamodule, "source", None), "corpus_root", None)
+            base = self.hparams.activation_cache_dir or default_cache_dir() / "activations"
+            self.cache = ActivationCache.for_setting(base, {
+                "backend": self.hparams.backend, "factory": self.hparams.backend_factory,
+                "options": self.hparams.backend_options, "layer": self.layer, "corpus": str(corpus)})
+
+    def features(self, batch: LabelledSpeechBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backend activations [B, T', D] and frame lengths [B] (from the cache when possible)."""
+        if self.backend.device != self.device:
+            self.backend.to(self.device)
+
+        def compute(indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            index = torch.tensor(indices, device=batch.waveforms.device)
+            lengths = batch.lengths[index]
+            return self.backend.hidden(batch.waveforms[index, : int(lengths.max())], lengths, self.layer)
+
+        if self.cache is None:
+            return compute(list(range(len(batch.labels))))
+        return self.cache.get_batch(batch.example_ids, compute, device=self.device)
+
+    # ------------------------------------------------------------------------------------------- scores
+    @torch.no_grad()
+    def score_features(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int | None = None) -> dict:
+        """Scores of a batch [B] (higher = more adversarial) and diagnostics, from S Monte Carlo samples."""
+        samples = samples or self.hparams.mc_samples
+        if self.hparams.mode == "supervised":
+            probabilities = torch.sigmoid(self.head.sample(hidden, lengths, samples))  # [S, B]
+            mean = probabilities.mean(0)
+            entropy = -(mean * (mean + 1e-8).log() + (1 - mean) * (1 - mean + 1e-8).log())
+            return {"score": mean, "predictive_std": probabilities.std(0), "entropy": entropy}
+        dispersion = self.probe.frame_dispersion(hidden, lengths, samples)
+        per_utterance = utterance_dispersion(dispersion, lengths)
+        distance = wasserstein_scores(dispersion, lengths, self.reference.cpu().numpy()).to(hidden.device)
+        score = distance if self.hparams.unsupervised_score == "wasserstein" else per_utterance
+        return {"score": score, "dispersion": per_utterance, "wasserstein": distance}
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        return self.threshold_fpr if self.hparams.decision == "fpr" else self.threshold_youden
+
+    # ------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: LabelledSpeechBatch, batch_idx: int):
+        hidden, lengths = self.features(batch)
+        warmup = self.hparams.kl_weight * kl_warmup(self.global_step, self.hparams.kl_warmup_steps)
+        size = len(batch.labels)
+        if self.hparams.mode == "supervised":
+            logits, kl = self.head(hidden, lengths)
+            loss, nll, scaled_kl = elbo_loss(logits, batch.labels, kl, self._num_train(), warmup)
+        else:
+            clean = [i for i, kind in enumerate(batch.kinds) if kind == "clean"]
+            if not clean:
+                return None  # nothing to learn from in this batch (unsupervised mode sees clean speech only)
+            hidden, lengths = hidden[clean], lengths[clean]
+            log_probs, kl = self.probe(hidden)
+            targets, target_lengths = self.vocabulary.encode_batch([batch.transcripts[i] for i in clean])
+            nll = F.ctc_loss(log_probs.transpose(0, 1), targets.to(self.device), lengths,
+                             target_lengths.to(self.device), blank=self.vocabulary.blank, zero_infinity=True)
+            scaled_kl = kl / self._num_train()
+            loss = nll + warmup * scaled_kl
+            size = len(clean)
+            with torch.no_grad():
+                dispersion = self.probe.frame_dispersion(hidden, lengths, 8)
+                for row in range(len(clean)):
+                    self._reservoir.append(dispersion[row, : int(lengths[row])].cpu().numpy())
+                self._reservoir_utterances.append(utterance_dispersion(dispersion, lengths).cpu().numpy())
+        self.log_dict({"train/loss": loss, "train/nll": nll, "train/kl": scaled_kl}, batch_size=size, prog_bar=True)
+        return loss
+
+    def _num_train(self) -> int:
+        if not self.num_train:
+            raise ValueError("the ELBO needs N, the training-set size: set model.num_train_examples or use a data "
+                             "module with count_train_examples()")
+        return int(self.num_train)
+
+    def on_train_epoch_start(self) -> None:
+        self._reservoir, self._reservoir_utterances = [], []
+
+    def _update_reference(self) -> None:
+        if not self._reservoir:
+            return
+        points = np.linspace(0, 1, REFERENCE_POINTS)
+        frames = np.concatenate(self._reservoir)
+        utterances = np.concatenate(self._reservoir_utterances)
+        frames = torch.from_numpy(np.quantile(frames, points)).float()
+        utterances = torch.from_numpy(np.quantile(utterances, points)).float()
+        if self.trainer.world_size > 1:  # average the ranks' quantile functions
+            frames = self.all_gather(frames.to(self.device)).mean(0)
+            utterances = self.all_gather(utterances.to(self.device)).mean(0)
+        self.reference.copy_(frames.to(self.reference.device))
+        self.reference_utterances.copy_(utterances.to(self.reference.device))
+
+    # ------------------------------------------------------------------------------------------- evaluation
+    def on_validation_epoch_start(self) -> None:
+        if self.hparams.mode == "unsupervised" and self.trainer.state.fn == "fit":
+            self._update_reference()  # from the clean training speech of the epoch that just ran
+        self._outputs = {}
+
+    def on_test_epoch_start(self) -> None:
+        self._outputs = {}
+
+    def on_predict_epoch_start(self) -> None:
+        self._outputs = {}
+
+    def _evaluate(self, batch: LabelledSpeechBatch) -> dict:
+        hidden, lengths = self.features(batch)
+        scores = self.score_features(hidden, lengths)
+        self._outputs.setdefault("labels", []).append(batch.labels.detach())
+        for key, value in scores.items():
+            self._outputs.setdefault(key, []).append(value.detach())
+        self._outputs.setdefault("kinds", []).extend(batch.kinds)
+        return scores
+
+    def validation_step(self, batch: LabelledSpeechBatch, batch_idx: int) -> None:
+        self._evaluate(batch)
+
+    def test_step(self, batch: LabelledSpeechBatch, batch_idx: int) -> None:
+        self._evaluate(batch)
+
+    def predict_step(self, batch: LabelledSpeechBatch, batch_idx: int) -> list[dict]:
+        scores = self._evaluate(batch)
+        flags = scores["score"] >= self.threshold
+        return [{"example_id": batch.example_ids[i], "kind": batch.kinds[i], "flagged": bool(flags[i]),
+                 **{k: float(v[i]) for k, v in scores.items()}} for i in range(len(batch.labels))]
+
+    def _gathered(self) -> dict[str, np.ndarray]:
+        out = {}
+        for key, values in self._outputs.items():
+            if key == "kinds":
+                out[key] = np.array(values)
+                continue
+            tensor = torch.cat(values)
+            if self.trainer.world_size > 1:
+                tensor = self.all_gather(tensor).flatten()
+            out[key] = tensor.float().cpu().numpy()
+        if self.trainer.world_size > 1:
+            out.pop("kinds", None)  # strings do not gather; per-kind figures come from single-process runs
+        return out
+
+    def on_validation_epoch_end(self) -> None:
+        results = self._gathered()
+        if not self._has_both_classes(results):
+            return
+        scores, labels = results["score"], results["labels"]
+        self.threshold_fpr.fill_(calibration.threshold_at_fpr(scores, labels, self.hparams.target_fpr))
+        self.threshold_youden.fill_(calibration.threshold_youden(scores, labels))
+        rates = calibration.error_rates(scores, labels, float(self.threshold))
+        auc = float(binary_auroc(torch.from_numpy(scores), torch.from_numpy(labels).long()))
+        self.log_dict({"val/auc": auc, "val/fp": rates["fp"], "val/fn": rates["fn"]}, sync_dist=False)
+
+    def on_test_epoch_end(self) -> None:
+        results = self._gathered()
+        if not self._has_both_classes(results):
+            return
+        scores, labels = results["score"], results["labels"]
+        if torch.isnan(self.threshold):
+            raise RuntimeError("the detector has no calibrated threshold: run fit (with validation data) first")
+        rates = calibration.error_rates(scores, labels, float(self.threshold))
+        auc = float(binary_auroc(torch.from_numpy(scores), torch.from_numpy(labels).long()))
+        self.log_dict({"test/auc": auc, "test/fp": rates["fp"], "test/fn": rates["fn"]}, sync_dist=False)
+        self.test_results = {"auc": auc, **rates, "threshold": float(self.threshold), "n": int(len(labels))}
+        if self.trainer.is_global_zero and "kinds" in results:
+            self._plot(results, auc)
+
+    @staticmethod
+    def _has_both_classes(results: dict) -> bool:
+        labels = results.get("labels")
+        return labels is not None and labels.size > 0 and 0 < labels.sum() < labels.size
+
+    def _plot(self, results: dict, auc: float) -> None:
+        folder = Path(self.hparams.plot_dir or (self.trainer.log_dir or ".")) / "plots"
+        mode = self.hparams.mode
+        roc = plots.plot_roc({f"BNN ({mode})": (results["score"], results["labels"], auc)}, folder / f"roc_{mode}.png",
+                             title=f"BNN detector ({mode})")
+        spread = results["predictive_std"] if mode == "supervised" else results["dispersion"]
+        groups = {kind: spread[results["kinds"] == kind] for kind in sorted(set(results["kinds"]))}
+        if mode == "unsupervised":
+            groups = {"train (clean)": self.reference_utterances.cpu().numpy(), **groups}
+        density = plots.plot_density(groups, folder / f"dispersion_{mode}.png",
+                                     xlabel="per-utterance std of MC-sampled outputs")
+        self.plot_paths = [roc, density]
+        for logger in self.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image(key=f"test/plots_{mode}", images=[str(roc), str(density)])
+
+    # ------------------------------------------------------------------------------------------- optimizer
+    def configure_optimizers(self):
+        trainable = self.head.parameters() if self.hparams.mode == "supervised" else self.probe.parameters()
+        return self.optimizer_factory(trainable)

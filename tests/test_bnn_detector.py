@@ -1,0 +1,195 @@
+"""The Bayesian Flipout detector: layers, ELBO, calibration, activation cache, and short fits through the CLI."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from bayesian_torch.layers.flipout_layers.linear_flipout import LinearFlipout
+
+from lit_modules.detectors import calibration
+from lit_modules.detectors.activation_cache import ActivationCache
+from lit_modules.detectors.elbo import elbo_loss, kl_warmup
+from lit_modules.detectors.flipout_head import FlipoutDetectorHead, flipout_kl, masked_mean_std
+from tests.conftest import REPO_ROOT
+
+
+# ------------------------------------------------------------------------------------------ Flipout
+def _layer(seed: int = 0, inputs: int = 6, outputs: int = 3) -> LinearFlipout:
+    torch.manual_seed(seed)
+    layer = LinearFlipout(inputs, outputs, prior_mean=0.0, prior_variance=1.0, posterior_rho_init=-2.0)
+    with torch.no_grad():
+        layer.mu_weight.normal_(0, 0.5)
+        layer.mu_bias.normal_(0, 0.5)
+    return layer
+
+
+def test_flipout_mean_output_matches_the_deterministic_layer_with_posterior_means():
+    layer = _layer()
+    x = torch.randn(4, 6)
+    outputs = torch.stack([layer(x)[0] for _ in range(4000)])
+    expected = torch.nn.functional.linear(x, layer.mu_weight, layer.mu_bias)
+    assert torch.allclose(outputs.mean(0), expected, atol=0.02)
+    assert outputs.std(0).min() > 0.01  # it is stochastic
+
+
+def test_flipout_perturbations_differ_across_examples_in_a_batch():
+    layer = _layer(inputs=32, outputs=16)
+    x = torch.randn(1, 32).repeat(8, 1)  # the same input eight times, one forward pass
+    outputs, _ = layer(x)
+    assert len({tuple(row.round(decimals=5).tolist()) for row in outputs}) == 8
+
+
+def test_flipout_kl_is_the_closed_form_and_agrees_with_monte_carlo():
+    layer = _layer()
+    kl = flipout_kl(layer)
+    _, library_kl = layer(torch.randn(2, 6))  # bayesian-torch averages over parameters: why flipout_kl exists
+    assert float(library_kl) < float(kl) / 5
+    sigma_w = torch.nn.functional.softplus(layer.rho_weight)
+    sigma_b = torch.nn.functional.softplus(layer.rho_bias)
+
+    def closed_form(mu, sigma):  # KL(N(mu, sigma^2) || N(0, 1)), summed
+        return (-sigma.log() + (sigma**2 + mu**2) / 2 - 0.5).sum()
+
+    expected = closed_form(layer.mu_weight, sigma_w) + closed_form(layer.mu_bias, sigma_b)
+    assert torch.allclose(kl, expected, rtol=1e-4)
+    posterior = torch.distributions.Normal(torch.cat([layer.mu_weight.flatten(), layer.mu_bias]),
+                                           torch.cat([sigma_w.flatten(), sigma_b]))
+    prior = torch.distributions.Normal(0.0, 1.0)
+    draws = posterior.sample((20_000,))
+    monte_carlo = (posterior.log_prob(draws) - prior.log_prob(draws)).sum(1).mean()
+    assert abs(float(monte_carlo) - float(expected)) < 0.03 * float(expected) + 0.5
+
+
+def test_head_pools_only_valid_frames_and_samples_by_batch_tiling():
+    torch.manual_seed(0)
+    frames = torch.randn(2, 5, 3)
+    padded = torch.cat([frames, torch.full((2, 4, 3), 100.0)], dim=1)
+    lengths = torch.tensor([5, 3])
+    pooled = masked_mean_std(padded, lengths)
+    assert torch.allclose(pooled[0, :3], frames[0].mean(0), atol=1e-6)
+    assert torch.allclose(pooled[1, :3], frames[1, :3].mean(0), atol=1e-6)
+    head = FlipoutDetectorHead(3, 8)
+    samples = head.sample(padded, lengths, 16)
+    assert samples.shape == (16, 2) and samples.std(0).min() > 0
+
+
+# ------------------------------------------------------------------------------------------ ELBO
+def test_elbo_scales_the_kl_by_the_training_set_size():
+    logits, labels, kl = torch.tensor([2.0, -1.0]), torch.tensor([1, 0]), torch.tensor(50.0)
+    small, nll_small, kl_small = elbo_loss(logits, labels, kl, num_train=10)
+    large, nll_large, kl_large = elbo_loss(logits, labels, kl, num_train=1000)
+    assert torch.equal(nll_small, nll_large)
+    assert math.isclose(float(kl_small), 5.0, rel_tol=1e-6) and math.isclose(float(kl_large), 0.05, rel_tol=1e-6)
+    assert math.isclose(float(small - large), 5.0 - 0.05, rel_tol=1e-6)
+    warm, _, _ = elbo_loss(logits, labels, kl, num_train=10, kl_weight=kl_warmup(4, 10))
+    assert math.isclose(float(warm - nll_small), 0.5 * 5.0, rel_tol=1e-6)
+    with pytest.raises(ValueError, match="N"):
+        elbo_loss(logits, labels, kl, num_train=0)
+
+
+# ------------------------------------------------------------------------------------------ calibration
+def test_thresholds_and_error_rates_match_hand_computed_values():
+    scores = [0.1, 0.2, 0.3, 0.4, 0.35, 0.6, 0.7, 0.9]
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    t = calibration.threshold_at_fpr(scores, labels, target_fpr=0.25)  # one benign of four may be flagged
+    assert t == pytest.approx(0.325)  # midway between the benign 0.3 that must pass and 0.35: flags 0.35 and 0.4
+    assert calibration.error_rates(scores, labels, t) == {"fp": 25.0, "fn": 0.0}
+    # J = 0.75 at 0.35 (TPR 1, FPR 0.25) and at 0.6 (TPR 0.75, FPR 0): ties go to the lowest threshold
+    assert calibration.threshold_youden(scores, labels) == 0.35
+    assert calibration.error_rates(scores, labels, 0.6) == {"fp": 0.0, "fn": 25.0}
+    with pytest.raises(ValueError, match="both"):
+        calibration.threshold_youden([0.1, 0.2], [0, 0])
+
+
+# ------------------------------------------------------------------------------------------ activation cache
+def test_activation_cache_computes_once_and_returns_the_same_values(tmp_path):
+    cache = ActivationCache(tmp_path)
+    calls = []
+
+    def compute(indices):
+        calls.append(list(indices))
+        lengths = torch.tensor([3 + i for i in indices])
+        return torch.arange(len(indices) * 5 * 2, dtype=torch.float32).view(len(indices), 5, 2) / 7, lengths
+
+    first, first_lengths = cache.get_batch(["a", "b"], compute)
+    second, second_lengths = cache.get_batch(["b", "a", "c"], compute)
+    assert calls == [[0, 1], [2]]  # "c" only
+    assert torch.equal(first_lengths, torch.tensor([3, 4])) and torch.equal(second_lengths, torch.tensor([4, 3, 5]))
+    assert torch.equal(second[0, :4], first[1, :4]) and torch.equal(second[1, :3], first[0, :3])
+    assert cache.hits == 2 and cache.misses == 3
+
+
+# ------------------------------------------------------------------------------------------ CLI fits
+KL_WEIGHT = float(__import__("os").environ.get("KLW", "1e-3"))
+
+
+def tiny_overrides(tiny_corpus: Path, tmp_path: Path, mode: str = "supervised", epochs: int = 60) -> list[str]:
+    """configs/bnn.yaml on the toy recognizer and tiny corpus: AG at 0 dB (strong noise) plays the adversary."""
+    return [
+        "--config", str(REPO_ROOT / "configs/bnn.yaml"),
+        "--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={tmp_path}",
+        f"--trainer.default_root_dir={tmp_path}", "--trainer.callbacks=[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
+        f"{{dirpath: {tmp_path}/ckpt, monitor: val/auc, mode: max, filename: best, save_last: true}}}}]",
+        f"--trainer.max_epochs={epochs}", "--trainer.enable_progress_bar=false",
+        "--model.init_args.backend=null", "--model.init_args.backend_factory=tests.toy_system.toy_backend",
+        "--model.init_args.backend_options={seed: 0}", f"--model.init_args.mode={mode}",
+        f"--model.init_args.activation_cache_dir={tmp_path}/activations", "--model.init_args.mc_samples=8",
+        "--model.init_args.kl_warmup_steps=0", f"--model.init_args.kl_weight={KL_WEIGHT}", "--model.init_args.hidden_dim=16",
+        f"--model.init_args.plot_dir={tmp_path}", "--model.init_args.optimizer.init_args.lr=0.01",
+        f"--data.init_args.source.init_args.synthetic_dir={tiny_corpus}",
+        "--data.init_args.source.init_args.test_splits=[train, dev, test]",
+        "--data.init_args.system_factory=tests.toy_system.toy_system", "--data.init_args.system={seed: 0}",
+        "--data.init_args.attacks=[{attack: {class_path: attacks.gaussian.GaussianNoise, init_args: {snr_db: 0.0}}, "
+        "adversarial: true, only_successful: false}]",
+        f"--data.init_args.cache_root={tmp_path}/adversarial", "--data.init_args.batch_size=8",
+        "--data.init_args.query_budget=2", "--data.init_args.progress=false",
+    ]
+
+
+def test_supervised_fit_separates_clean_from_strongly_perturbed_speech(tiny_corpus, tmp_path):
+    from train import cli_main
+
+    cli = cli_main(["fit", *tiny_overrides(tiny_corpus, tmp_path)])
+    module = cli.model
+    assert module.num_train == cli.datamodule.count_train_examples() > 0
+    assert module.cache.hits > 0 and module.cache.misses == module.num_train + len(cli.datamodule.examples["val"])
+    assert not math.isnan(float(module.threshold_fpr)) and not math.isnan(float(module.threshold_youden))
+    last = cli.trainer.checkpoint_callback.last_model_path  # the tiny val split saturates val/auc early
+    tested = cli_main(["test", *tiny_overrides(tiny_corpus, tmp_path), f"--ckpt_path={last}"])
+    results = tested.model.test_results
+    assert results["auc"] >= 0.9, results
+    assert all(p.is_file() for p in tested.model.plot_paths)
+
+
+def test_unsupervised_fit_trains_on_clean_speech_only_and_flags_unseen_noise(tiny_corpus, tmp_path):
+    from train import cli_main
+
+    cli = cli_main(["fit", *tiny_overrides(tiny_corpus, tmp_path, mode="unsupervised", epochs=15)])
+    assert cli.model.num_train == cli.datamodule.count_train_examples(("clean",))
+    assert float(cli.model.reference.max()) > 0  # the clean reference distribution was recorded
+    last = cli.trainer.checkpoint_callback.last_model_path
+    tested = cli_main(["test", *tiny_overrides(tiny_corpus, tmp_path, mode="unsupervised"), f"--ckpt_path={last}"])
+    assert tested.model.test_results["auc"] > 0.6, tested.model.test_results
+
+
+def test_ddp_with_two_cpu_processes_runs_a_step(tiny_corpus, tmp_path):
+    script = tmp_path / "ddp_step.py"
+    args = tiny_overrides(tiny_corpus, tmp_path, epochs=1) + [
+        "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_steps=2"]
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO_ROOT)!r})
+        from train import cli_main
+        if __name__ == "__main__":
+            cli = cli_main(["fit", *{args!r}])
+            print("RANK", cli.trainer.global_rank, "STEPS", cli.trainer.global_step, "WORLD", cli.trainer.world_size)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "STEPS 2 WORLD 2" in done.stdout, done.stdout[-2000:]
