@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine (Python 3.11 is all it needs):
-#   make demo   creates .venv, installs the project, runs the main job on the embedded default
+#   make demo   creates .venv, installs the project, runs the main job on the embedded default:
+#               the synthetic corpus, then the Task 1 and Task 2 benchmarks' smoke preset
 #   make test   creates .venv, installs the project with test tools, runs the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) -m datamodules.synthetic
+	$(PY) benchmarks/task1.py --preset smoke
+	$(PY) benchmarks/task2.py --preset smoke
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from attacks.base import Attack
+from attacks.cache import AdversarialCache, config_hash
 from attacks.campaign import GoalSpec, build_by_name, SourceUtterance, campaign_cache, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.gaussian import GaussianNoise
@@ -114,7 +115,11 @@ class AdversarialDataModule(L.LightningDataModule):
 
     @property
     def system_label(self) -> str:
-        return "-".join(str(v) for v in self.system.values() if isinstance(v, (str, int, float))) or "system"
+        """Readable name of the system (its scalar settings), plus a hash when it holds a defense / detector spec:
+        campaigns against differently defended systems never share a cache folder."""
+        label = "-".join(str(v) for v in self.system.values() if isinstance(v, (str, int, float))) or "system"
+        nested = {k: v for k, v in self.system.items() if not isinstance(v, (str, int, float))}
+        return f"{label}-{config_hash(nested)[:8]}" if nested else label
 
     def sources(self) -> list[SourceUtterance]:
         return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
@@ -140,6 +145,11 @@ class AdversarialDataModule(L.LightningDataModule):
             self.trainer.strategy.barrier("adversarial-generation")
         self.examples = self._collect()
 
+    def campaigns(self) -> list[tuple[AttackSpec, AdversarialCache]]:
+        """Each attack of the mix with its campaign's cache (records: transcripts, SNR, queries, success)."""
+        return [(spec, campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
+                                      self.query_budget, self.seed)) for spec in self.attacks]
+
     def _collect(self) -> dict[str, list[LabelledExample]]:
         sources = {s.utterance_id: s for s in self.sources()}
         eligible = {i for i, s in sources.items() if self.goal.eligible(s)}
@@ -149,9 +159,7 @@ class AdversarialDataModule(L.LightningDataModule):
                 examples[split_of(source_id, self.split_fractions, self.seed)].append(
                     LabelledExample(sources[source_id].audio_path, 0, "clean", sources[source_id].transcript, source_id,
                                     f"{source_id}/clean"))
-        for spec in self.attacks:
-            cache = campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
-                                   self.query_budget, self.seed)
+        for spec, cache in self.campaigns():
             self.campaign_dirs.append(cache.directory)
             for record in cache.records():
                 source_id = record["utterance_id"]

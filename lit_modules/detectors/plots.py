@@ -30,7 +30,7 @@ def plot_roc(curves: dict[str, tuple], path: str | Path, title: str = "ROC") -> 
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
     axis.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
     axis.legend(loc="lower right", fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_density(groups: dict[str, np.ndarray], path: str | Path, xlabel: str,
@@ -44,10 +44,10 @@ def plot_density(groups: dict[str, np.ndarray], path: str | Path, xlabel: str,
             axis.hist(v, bins=bins, density=True, alpha=0.45, label=f"{name} (n={len(v)})")
     axis.set(xlabel=xlabel, ylabel="density", title=title)
     axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
-def _save(figure, path: str | Path) -> Path:
+def save_figure(figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()

@@ -1,0 +1,130 @@
+"""The detectors a benchmark compares, built for one backend and calibrated on the validation split.
+
+TD and the transform-consistency detector need no training: their thresholds are set on validation scores at the
+preset's target false-positive rate. The BNN detector (supervised and unsupervised) is trained with Lightning on the
+training split of the cell's adversarial data module and calibrates itself on validation data; its checkpoint is
+kept in the work folder, so a rerun reuses it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from attacks.cache import config_hash
+from datamodules.adversarial import AdversarialDataModule
+from evaluation import scoring
+from evaluation.preset import BenchmarkPreset
+from evaluation.setting import backend_options
+from lit_modules.detectors.base import Detector
+from lit_modules.detectors.calibration import threshold_at_fpr
+
+log = logging.getLogger(__name__)
+
+DETECTORS = ("TD", "consistency", "BNN-supervised", "BNN-unsupervised")
+
+
+@dataclass
+class CalibratedDetector:
+    """A detector with its decision threshold (flag: score >= threshold) and, for the oracle, how to rebuild it."""
+
+    name: str
+    detector: Detector
+    threshold: float
+    spec: dict | None = None  # {"class_path": ..., "init_args": ...} for ``build_system`` (adaptive attacks)
+
+
+def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
+    """Where one untargeted cell's detectors (and SE enhancer) are trained: keyed by its campaigns and settings."""
+    key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
+                       "detectors": asdict(preset.detectors), "split": preset.split_fractions, "seed": preset.seed,
+                       "se_epochs": preset.se_epochs})
+    return cache_root / "detectors" / f"{data.system_label}-untargeted-{budget}-{key}"
+
+
+def consistency_transform(name: str) -> torch.nn.Module:
+    from lit_modules.defenses.down_sampling import DownSampling
+    from lit_modules.defenses.local_smoothing import LocalSmoothing
+
+    transforms = {"local_smoothing": LocalSmoothing, "down_sampling": DownSampling}
+    if name not in transforms:
+        raise ValueError(f"consistency_transform must be one of {sorted(transforms)}, got {name!r}")
+    return transforms[name]()
+
+
+def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int) -> float:
+    examples = data.examples["val"]
+    values = scoring.scores(detector, examples, data.source.sample_rate, batch_size)
+    threshold = threshold_at_fpr(values, scoring.labels(examples), target_fpr)
+    detector.threshold.fill_(threshold)
+    return threshold
+
+
+def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, mode: str, workdir: Path,
+              progress: bool = True) -> Path:
+    """Fit the BNN detector on ``data`` (or reuse the checkpoint in ``workdir``); returns the checkpoint path."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from lit_modules.detectors.bnn_module import BNNDetectorModule
+
+    checkpoint = workdir / f"bnn-{mode}.ckpt"
+    if checkpoint.is_file():
+        log.info("reusing %s", checkpoint)
+        return checkpoint
+    settings, hardware = preset.detectors, preset.hardware
+    L.seed_everything(preset.seed, workers=True, verbose=False)
+    module = BNNDetectorModule(
+        backend=backend, backend_options=backend_options(preset, backend, device="cpu"), mode=mode,
+        hidden_dim=settings.bnn_hidden_dim, mc_samples=settings.bnn_mc_samples, kl_weight=settings.bnn_kl_weight,
+        target_fpr=settings.target_fpr, activation_cache_dir=str(workdir.parent / "activations"),
+        optimizer=functools.partial(torch.optim.Adam, lr=settings.bnn_learning_rate), plot_dir=str(workdir))
+    trainer = L.Trainer(max_epochs=settings.bnn_epochs, accelerator=hardware.accelerator, devices=hardware.devices,
+                        strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
+                        logger=CSVLogger(str(workdir), name=f"bnn-{mode}"), enable_checkpointing=False,
+                        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)
+    trainer.fit(module, datamodule=data)
+    if torch.isnan(module.threshold):
+        raise RuntimeError(f"BNN ({mode}) on {backend}: no calibrated threshold (the validation split needs benign "
+                           "and adversarial examples; attack more source utterances)")
+    trainer.save_checkpoint(str(checkpoint))
+    return checkpoint
+
+
+def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: AdversarialDataModule,
+                    workdir: Path, names: tuple[str, ...] = DETECTORS, progress: bool = True
+                    ) -> dict[str, CalibratedDetector]:
+    """Every requested detector for ``backend``, calibrated on ``data``'s validation split."""
+    from lit_modules.detectors.bnn_detector import BNNDetector
+    from lit_modules.detectors.temporal_dependency import TemporalDependencyDetector
+    from lit_modules.detectors.transform_consistency import TransformConsistencyDetector
+
+    settings, batch = preset.detectors, data.batch_size
+    workdir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, CalibratedDetector] = {}
+    for name in names:
+        if name == "TD":
+            detector = TemporalDependencyDetector(backend, settings.td_k, settings.td_metric)
+        elif name == "consistency":
+            detector = TransformConsistencyDetector(backend, consistency_transform(settings.consistency_transform))
+        elif name.startswith("BNN-"):
+            mode = name.split("-", 1)[1]
+            checkpoint = train_bnn(preset, backend_name, data, mode, workdir, progress)
+            detector = BNNDetector(str(checkpoint), samples=settings.bnn_mc_samples)
+            out[name] = CalibratedDetector(name, detector, float(detector.threshold), {
+                "class_path": "lit_modules.detectors.bnn_detector.BNNDetector",
+                "init_args": {"checkpoint": str(checkpoint), "samples": settings.bnn_mc_samples}})
+            continue
+        else:
+            raise ValueError(f"unknown detector {name!r}; choose from {DETECTORS}")
+        out[name] = CalibratedDetector(name, detector, calibrate(detector, data, settings.target_fpr, batch))
+    return out
+
+
+def flags(detector: CalibratedDetector, values: np.ndarray) -> np.ndarray:
+    return np.asarray(values) >= detector.threshold

@@ -1,0 +1,118 @@
+"""Benchmark presets (``configs/benchmarks/{smoke,cpu,paper}.yaml``): what Task 1 and Task 2 run, typed and checked.
+
+A preset names the backends, the clean source data (``LibriSpeechDataModule`` arguments: no ``root`` = the
+synthetic corpus), the attack settings, the detectors' training and the Lightning hardware settings. Unknown or
+mistyped keys are errors that name the key (jsonargparse validates against these dataclasses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from jsonargparse import ArgumentParser
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
+DEFENSES = ("none", "LS", "DS", "SE", "TD", "BNN")
+
+
+@dataclass
+class DetectorSettings:
+    """TD, the transform-consistency detector and the BNN (both modes): how they are built, trained and calibrated."""
+
+    td_k: float = 0.5
+    td_metric: str = "cer"
+    consistency_transform: str = "local_smoothing"  # or down_sampling
+    bnn_epochs: int = 30
+    bnn_hidden_dim: int = 64
+    bnn_mc_samples: int = 32
+    bnn_kl_weight: float = 0.01
+    bnn_learning_rate: float = 1e-3
+    bnn_batch_size: int = 16
+    target_fpr: float = 0.05
+
+
+@dataclass
+class HardwareSettings:
+    """Lightning settings for the trained parts (BNN, SE): ``accelerator``, ``devices``, ``strategy``, ``precision``."""
+
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    oracle_device: str = "cpu"  # where the attacked system runs (cuda for GPU runs)
+
+
+@dataclass
+class BenchmarkPreset:
+    """Args:
+        name: the preset's name (results folders and the leaderboard use it).
+        backends: registry names (``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc``, ``whisper``, ``pocketsphinx``).
+        backend_options: per backend, options for ``load_backend`` (e.g. ``{whisper: {min_context_s: 10}}``).
+        source: ``LibriSpeechDataModule`` arguments for the clean utterances; ``source_stage`` which stage to attack.
+        split_fractions: train / val / test shares of the source utterances (detectors train / calibrate / test).
+        query_budget: queries per attacked utterance; gaussian_snr_db: the AG control's level.
+        task1_budgets / task2_budgets: ``PerturbationBudget`` settings (``mode`` linf or snr) per task.
+        evolutionary / zeroth_order: ``EvolutionaryAttack`` / ``ZerothOrderAttack`` arguments.
+        task2_defenses: rows of Table 3 (``none``, ``LS``, ``DS``, ``SE``, ``TD``, ``BNN``); task2_adaptive: also run
+            the adaptive rows (the attacker queries the defended system / the detector).
+        se_epochs: training epochs of the SE enhancer.
+        bootstrap_resamples: for the 95 % intervals; seed: seeds everything.
+    """
+
+    name: str = "custom"
+    backends: list[str] = field(default_factory=lambda: ["whisper"])
+    backend_options: dict[str, dict] = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+    source_stage: str = "test"
+    split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    query_budget: int = 2_000
+    gaussian_snr_db: float = 10.0
+    task1_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0}])
+    task2_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0},
+                                                               {"mode": "linf", "delta_max": 0.01}])
+    evolutionary: dict = field(default_factory=dict)
+    zeroth_order: dict = field(default_factory=dict)
+    detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    hardware: HardwareSettings = field(default_factory=HardwareSettings)
+    task2_defenses: list[str] = field(default_factory=lambda: list(DEFENSES))
+    task2_adaptive: bool = True
+    se_epochs: int = 10
+    bootstrap_resamples: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.backends:
+            raise ValueError("preset: name at least one backend")
+        unknown = sorted(set(self.task2_defenses) - set(DEFENSES))
+        if unknown:
+            raise ValueError(f"preset: unknown task2_defenses {unknown}; choose from {DEFENSES}")
+        if self.query_budget < 1:
+            raise ValueError(f"preset: query_budget must be >= 1, got {self.query_budget}")
+        for budget in self.task1_budgets + self.task2_budgets:
+            if budget.get("mode") not in ("linf", "snr"):
+                raise ValueError(f"preset: every budget needs mode linf or snr, got {budget}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_preset(name_or_path: str, overrides: list[str] | None = None) -> BenchmarkPreset:
+    """A preset by name (``smoke``, ``cpu``, ``paper``) or YAML path, with ``key=value`` overrides
+    (e.g. ``query_budget=500``, ``backends=[conformer_ctc]``)."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no preset {name_or_path!r} ({path}); known presets: {known}")
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(BenchmarkPreset, "preset")
+    args = ["--preset", str(path)]
+    for override in overrides or []:
+        key, separator, value = override.partition("=")
+        if not separator:
+            raise ValueError(f"override {override!r}: write key=value")
+        args += [f"--preset.{key}", value]
+    parsed = parser.parse_args(args)
+    return parser.instantiate_classes(parsed).preset

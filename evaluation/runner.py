@@ -1,0 +1,46 @@
+"""The command line shared by ``benchmarks/task1.py`` and ``benchmarks/task2.py``: choose a preset, run the task,
+write the results folder, append the leaderboard, log to Weights & Biases and print the tables."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+from datamodules.cache_dir import default_cache_dir
+from evaluation import report
+from evaluation.preset import load_preset
+
+
+def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=f"{task}: see docs/benchmarks.md")
+    parser.add_argument("--preset", default="smoke", help="smoke | cpu | paper | a YAML path (default: smoke)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="preset overrides, e.g. query_budget=500 'backends=[conformer_ctc]'")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where run folders and the leaderboard go (default: <cache>/benchmarks)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="attack campaigns, detector checkpoints, activations (default: the project cache)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    preset = load_preset(args.preset, args.set)
+    cache_root = args.cache_dir or default_cache_dir()
+    results_root = args.results_dir or cache_root / "benchmarks"
+    out_dir = results_root / f"{task.replace(' ', '').lower()}-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    started = time.perf_counter()
+    outcome = run(preset, out_dir, cache_root, progress=not args.no_progress)
+    wall = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    text = report.write_run(out_dir, task, outcome["tables"], titles, preset.as_dict(), wall,
+                            {"peak_memory_mb": peak_mb, "images": [str(p) for p in outcome["images"]]})
+    report.append_leaderboard(results_root / "leaderboard.jsonl", out_dir / "results.json")
+    if not args.no_wandb:
+        report.log_wandb(task, preset.as_dict(), outcome["tables"], outcome["images"], out_dir)
+    print(text)
+    print(f"\nresults: {out_dir}  (peak memory {peak_mb:.0f} MB)")
+    return out_dir

@@ -1,0 +1,67 @@
+"""What a preset means in objects: the clean source data, the attack mix, the system an oracle serves, the
+adversarial data module of one (backend, goal, budget) cell, and the in-process backend the evaluators use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from attacks.campaign import GoalSpec
+from attacks.constraints import PerturbationBudget
+from attacks.evolutionary import EvolutionaryAttack
+from attacks.gaussian import GaussianNoise
+from attacks.zeroth_order import ZerothOrderAttack
+from datamodules.adversarial import AdversarialDataModule, AttackSpec
+from datamodules.librispeech import LibriSpeechDataModule
+from evaluation.preset import BenchmarkPreset
+
+
+def attacks_of(preset: BenchmarkPreset, gaussian: bool = True) -> list[AttackSpec]:
+    """AG (benign control, label 0) and AE / AZ (label 1, kept whether or not they met their goal, as in the paper's
+    equally mixed detection set)."""
+    specs = [AttackSpec(GaussianNoise(preset.gaussian_snr_db), adversarial=False)] if gaussian else []
+    return specs + [AttackSpec(EvolutionaryAttack(**preset.evolutionary), only_successful=False),
+                    AttackSpec(ZerothOrderAttack(**preset.zeroth_order), only_successful=False)]
+
+
+def backend_options(preset: BenchmarkPreset, backend: str, device: str | None = None) -> dict:
+    return {"device": device or preset.hardware.oracle_device, **preset.backend_options.get(backend, {})}
+
+
+def system_of(preset: BenchmarkPreset, backend: str, defense: dict | None = None, detector: dict | None = None) -> dict:
+    """Keyword arguments of ``lit_modules.target_system.build_system`` (built in the oracle's process)."""
+    system = {"backend": backend, **backend_options(preset, backend)}
+    if defense is not None:
+        system["defense"] = defense
+    if detector is not None:
+        system["detector"] = detector
+    return system
+
+
+def budget_of(settings: dict) -> PerturbationBudget:
+    return PerturbationBudget(**settings)
+
+
+def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budget: dict, cache_root: Path,
+                     batch_size: int = 8, progress: bool = True, gaussian: bool = True,
+                     system: dict | None = None) -> AdversarialDataModule:
+    """The (backend, goal, budget) cell's examples; its campaigns run on ``setup`` or come from the cache."""
+    return AdversarialDataModule(
+        source=LibriSpeechDataModule(**preset.source), source_stage=preset.source_stage,
+        system=system or system_of(preset, backend), attacks=attacks_of(preset, gaussian), goal=goal,
+        budget=budget_of(budget), query_budget=preset.query_budget, seed=preset.seed,
+        split_fractions=preset.split_fractions, include_clean=True, batch_size=batch_size,
+        cache_root=str(cache_root), progress=progress)
+
+
+class BackendPool:
+    """One in-process instance per backend (evaluators only; the attacked copy lives in the oracle's process)."""
+
+    def __init__(self, preset: BenchmarkPreset) -> None:
+        self.preset, self._backends = preset, {}
+
+    def get(self, name: str):
+        if name not in self._backends:
+            from lit_modules.backends.registry import load_backend
+
+            self._backends[name] = load_backend(name, **backend_options(self.preset, name))
+        return self._backends[name]

@@ -1,0 +1,97 @@
+"""Task 1 (paper Fig. 3 and Table 2): untargeted robustness and detection.
+
+Per backend and budget mode:
+1. WER on clean audio, under the Gaussian control (AG) and under untargeted AE / AZ attacks (from cached campaigns
+   over the source utterances; transcripts are the oracle's answers at attack time).
+2. Detection on the test split's equally mixed AG / AE / AZ examples (AG benign, AE / AZ adversarial): AUC, FP %,
+   FN % at the threshold calibrated on the validation split, and the WER of the inputs each detector lets through
+   with its change against no filtering, for TD, transform consistency and the BNN in both modes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from attacks.campaign import GoalSpec
+from evaluation import metrics, plots, scoring
+from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
+from evaluation.preset import BenchmarkPreset
+from evaluation.setting import BackendPool, adversarial_data, budget_of
+from lit_modules.detectors.plots import plot_roc
+
+log = logging.getLogger(__name__)
+
+TITLES = {"wer": "WER % under untargeted attacks (paper Fig. 3)",
+          "detection": "Detection and filtering on mixed AG / AE / AZ inputs (paper Table 2)"}
+
+
+def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resamples: int, seed: int) -> dict:
+    """Clean / AG / AE / AZ WER with intervals, plus each attack's success rate and mean SNR."""
+    control = next(iter(campaigns.values()))
+    row: dict = {"backend": backend, "budget": budget, "n": len(control),
+                 "clean": metrics.corpus_wer([r["reference"] for r in control],
+                                             [r["transcript_clean"] for r in control], resamples, seed)}
+    for kind, records in campaigns.items():
+        row[kind] = metrics.corpus_wer([r["reference"] for r in records],
+                                       [r["transcript_adversarial"] for r in records], resamples, seed)
+    for kind, records in campaigns.items():
+        if kind != "AG":
+            row[f"{kind} success %"] = 100.0 * float(np.mean([r["success"] for r in records]))
+    for kind, records in campaigns.items():
+        row[f"{kind} SNR dB"] = float(np.mean([r["snr_db"] for r in records if np.isfinite(r["snr_db"])]))
+    return row
+
+
+def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True) -> dict:
+    """Run Task 1; returns {"tables": {...}, "images": [...]}."""
+    pool = BackendPool(preset)
+    tables: dict[str, list[dict]] = {"wer": [], "detection": []}
+    images: list[Path] = []
+    wer_groups: dict[str, dict] = {}
+    for backend_name in preset.backends:
+        for budget_settings in preset.task1_budgets:
+            budget = budget_of(budget_settings).label
+            cell = f"{backend_name} / {budget}"
+            log.info("Task 1: %s", cell)
+            data = adversarial_data(preset, backend_name, GoalSpec("untargeted"), budget_settings,
+                                    cache_root / "adversarial", preset.detectors.bnn_batch_size, progress)
+            data.setup("fit")
+            campaigns = {spec.attack.name: cache.records() for spec, cache in data.campaigns()}
+            row = wer_row(backend_name, budget, campaigns, preset.bootstrap_resamples, preset.seed)
+            tables["wer"].append(row)
+            wer_groups[cell] = {k: row[k] for k in ("clean", *campaigns)}
+            histories = {kind: [r["history"] for r in records] for kind, records in campaigns.items() if kind != "AG"}
+            images.append(plots.success_curves(histories, preset.query_budget,
+                                               out_dir / f"success_{backend_name}_{budget}.png",
+                                               f"untargeted, {cell}"))
+
+            backend = pool.get(backend_name)
+            test = [e for e in data.examples["test"] if e.kind != "clean"]
+            if not test or scoring.labels(test).min() == scoring.labels(test).max():
+                raise RuntimeError(f"Task 1 {cell}: the test split needs AG and AE / AZ examples; attack more "
+                                   f"source utterances (source.test_subset) or change split_fractions")
+            references = [e.transcript for e in test]
+            hypotheses = scoring.transcripts(backend, test, data.batch_size)
+            labels = scoring.labels(test)
+            workdir = detector_workdir(cache_root, preset, data, budget)
+            detectors = build_detectors(preset, backend_name, backend, data, workdir, DETECTORS, progress)
+            curves = {}
+            for name, calibrated in detectors.items():
+                values = scoring.scores(calibrated.detector, test, data.source.sample_rate, data.batch_size)
+                flagged = values >= calibrated.threshold
+                found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples,
+                                          preset.seed)
+                filtered = metrics.filtered_wer(references, hypotheses, flagged, preset.bootstrap_resamples,
+                                                preset.seed)
+                tables["detection"].append({
+                    "backend": backend_name, "budget": budget, "detector": name, "n": len(test),
+                    "AUC %": found["auc"], "FP %": found["fp"], "FN %": found["fn"],
+                    "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
+                    "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]})
+                curves[name] = (values, labels, found["auc"].value / 100.0)
+            images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))
+    images.append(plots.bars(wer_groups, out_dir / "wer.png", "WER %", "Task 1: WER under attack"))
+    return {"tables": tables, "images": images}

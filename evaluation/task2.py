@@ -1,0 +1,167 @@
+"""Task 2 (paper Table 3): unsuccessful rate (UR %) of targeted "open the door" attacks, per defense.
+
+Per backend and budget mode, AE and AZ attack every source utterance toward the target through the undefended
+system (cached campaigns). Then, for each row:
+- ``none``: UR = share of attacks that did not end with the target transcript;
+- ``LS`` / ``DS`` / ``SE`` (non-adaptive): the attack's audio goes through the defended system; UR = share whose
+  transcript is not the target;
+- ``TD`` / ``BNN`` (non-adaptive): UR = share that failed or were flagged by the detector (calibrated on the
+  untargeted Task 1 cell of the same backend and budget: the BNN never saw a targeted example);
+- adaptive rows (``task2_adaptive``): new campaigns whose oracle serves the defended system (LS / DS / SE) or also
+  answers the BNN detector's score (adaptive goal: target and evade); UR from their own records. TD has no
+  adaptive row: it is not serializable into the oracle's process as a spec (it wraps a live backend).
+The SE enhancer is trained (Lightning) on the untargeted cell's (perturbed, clean) pairs and reused on reruns.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from attacks.campaign import GoalSpec
+from datamodules.adversarial import AdversarialDataModule
+from datamodules.text import normalize_transcript
+from evaluation import metrics, scoring
+from evaluation.detector_suite import build_detectors, detector_workdir
+from evaluation.preset import BenchmarkPreset
+from evaluation.setting import BackendPool, adversarial_data, budget_of, system_of
+from datamodules.adversarial.datamodule import LabelledExample
+
+log = logging.getLogger(__name__)
+
+TITLES = {"unsuccessful_rate": 'UR % of targeted "open the door" attacks (paper Table 3; higher = more robust)',
+          "unsuccessful_rate_long": "UR % per backend, with bootstrap 95 % intervals"}
+DETECTOR_ROWS = {"TD": "TD", "BNN": "BNN-supervised"}
+
+
+def train_enhancer(preset: BenchmarkPreset, data: AdversarialDataModule, workdir: Path, progress: bool) -> Path:
+    """The SE defense's enhancer on (perturbed, clean) pairs of ``data`` (reused when its checkpoint exists)."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    from datamodules.adversarial.pairs import EnhancementPairsDataModule
+    from lit_modules.defenses.enhancer_module import EnhancerModule
+
+    checkpoint = workdir / "se.ckpt"
+    if checkpoint.is_file():
+        return checkpoint
+    L.seed_everything(preset.seed, workers=True, verbose=False)
+    hardware = preset.hardware
+    trainer = L.Trainer(max_epochs=preset.se_epochs, accelerator=hardware.accelerator, devices=hardware.devices,
+                        strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
+                        logger=CSVLogger(str(workdir), name="se"), enable_checkpointing=False,
+                        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)
+    pairs = EnhancementPairsDataModule(data, batch_size=8, seed=preset.seed)
+    trainer.fit(EnhancerModule(optimizer=functools.partial(torch.optim.Adam, lr=1e-3)), datamodule=pairs)
+    trainer.save_checkpoint(str(checkpoint))
+    return checkpoint
+
+
+def defense_spec(name: str, se_checkpoint: Path | None) -> dict:
+    if name == "LS":
+        return {"class_path": "lit_modules.defenses.local_smoothing.LocalSmoothing"}
+    if name == "DS":
+        return {"class_path": "lit_modules.defenses.down_sampling.DownSampling"}
+    if name == "SE":
+        return {"class_path": "lit_modules.defenses.enhancer_module.SpeechEnhancement",
+                "init_args": {"checkpoint": str(se_checkpoint)}}
+    raise ValueError(f"{name} is not a preprocessing defense")
+
+
+def build_defense(spec: dict) -> torch.nn.Module:
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--defense", type=torch.nn.Module)
+    return parser.instantiate(parser.parse_object({"defense": spec})).defense.eval()
+
+
+def adversarial_examples(data: AdversarialDataModule) -> dict[str, tuple[list[LabelledExample], np.ndarray]]:
+    """Per attack: its examples (all splits) and whether each reached the target."""
+    out = {}
+    for spec, cache in data.campaigns():
+        records = cache.records()
+        out[spec.attack.name] = (
+            [LabelledExample(str(cache.directory / r["audio"]), 1, spec.attack.name, r["reference"], r["utterance_id"],
+                             f"{r['utterance_id']}/{cache.directory.name}") for r in records],
+            np.array([bool(r["success"]) for r in records]))
+    return out
+
+
+def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True) -> dict:
+    """Run Task 2; returns {"tables": {...}, "images": [...]}."""
+    pool = BackendPool(preset)
+    target = normalize_transcript(GoalSpec("targeted").target)
+    long_rows: list[dict] = []
+    for backend_name in preset.backends:
+        backend = pool.get(backend_name)
+        for budget_settings in preset.task2_budgets:
+            budget = budget_of(budget_settings).label
+            log.info("Task 2: %s / %s", backend_name, budget)
+            reference = adversarial_data(preset, backend_name, GoalSpec("untargeted"), budget_settings,
+                                         cache_root / "adversarial", preset.detectors.bnn_batch_size, progress)
+            reference.setup("fit")
+            workdir = detector_workdir(cache_root, preset, reference, budget)
+            wanted = tuple(DETECTOR_ROWS[d] for d in preset.task2_defenses if d in DETECTOR_ROWS)
+            detectors = build_detectors(preset, backend_name, backend, reference, workdir, wanted, progress)
+            se_checkpoint = (train_enhancer(preset, reference, workdir, progress)
+                             if "SE" in preset.task2_defenses else None)
+
+            targeted = adversarial_data(preset, backend_name, GoalSpec("targeted"), budget_settings,
+                                        cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
+                                        gaussian=False)
+            targeted.setup("fit")
+            for attack, (examples, success) in adversarial_examples(targeted).items():
+                def row(defense: str, setting: str, reached, flagged=None) -> None:
+                    long_rows.append({"budget": budget, "setting": setting, "attack": attack, "defense": defense,
+                                      "backend": backend_name, "n": len(reached),
+                                      "UR %": metrics.unsuccessful_rate(reached, flagged, preset.bootstrap_resamples,
+                                                                        preset.seed)})
+                for defense in preset.task2_defenses:
+                    if defense == "none":
+                        row(defense, "non-adaptive", success)
+                    elif defense in DETECTOR_ROWS:
+                        calibrated = detectors[DETECTOR_ROWS[defense]]
+                        values = scoring.scores(calibrated.detector, examples, backend.sample_rate)
+                        row(defense, "non-adaptive", success, values >= calibrated.threshold)
+                    else:
+                        transform = build_defense(defense_spec(defense, se_checkpoint))
+                        heard = scoring.transcripts(backend, examples, defense=transform)
+                        row(defense, "non-adaptive", np.array([normalize_transcript(t) == target for t in heard]))
+            if preset.task2_adaptive:
+                for defense in preset.task2_defenses:
+                    if defense in ("none", "TD"):
+                        continue
+                    adaptive_goal = GoalSpec("targeted", adaptive=defense == "BNN")
+                    system = (system_of(preset, backend_name, detector=detectors["BNN-supervised"].spec)
+                              if defense == "BNN" else
+                              system_of(preset, backend_name, defense=defense_spec(defense, se_checkpoint)))
+                    defended = adversarial_data(preset, backend_name, adaptive_goal, budget_settings,
+                                                cache_root / "adversarial", preset.detectors.bnn_batch_size,
+                                                progress, gaussian=False, system=system)
+                    defended.setup("fit")
+                    for attack, (examples, success) in adversarial_examples(defended).items():
+                        long_rows.append({"budget": budget, "setting": "adaptive", "attack": attack,
+                                          "defense": defense, "backend": backend_name, "n": len(success),
+                                          "UR %": metrics.unsuccessful_rate(success, None,
+                                                                            preset.bootstrap_resamples, preset.seed)})
+    return {"tables": {"unsuccessful_rate": wide(long_rows, preset.backends), "unsuccessful_rate_long": long_rows},
+            "images": []}
+
+
+def wide(long_rows: list[dict], backends: list[str]) -> list[dict]:
+    """Table 3's layout: one row per (budget, setting, attack + defense), one column per backend, and the average."""
+    rows: dict[tuple, dict] = {}
+    for r in long_rows:
+        name = r["attack"] if r["defense"] == "none" else f"{r['attack']} + {r['defense']}"
+        key = (r["budget"], r["setting"], name)
+        rows.setdefault(key, {"budget": r["budget"], "setting": r["setting"], "evaluation": name})[r["backend"]] = (
+            r["UR %"].value)
+    for row in rows.values():
+        values = [row[b] for b in backends if b in row and np.isfinite(row[b])]
+        row["Avg."] = float(np.mean(values)) if values else float("nan")
+    return list(rows.values())

@@ -1,0 +1,75 @@
+"""The benchmark figures against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from evaluation import metrics
+from evaluation.report import flat, markdown_table
+from evaluation.task2 import wide
+
+
+def test_corpus_wer_counts_edits_over_all_reference_words():
+    # 1 substitution of 4 words, 1 deletion of 2 words, an empty hypothesis of 1 word: 3 edits / 7 words
+    value = metrics.corpus_wer(["A B C D", "E F", "G"], ["A X C D", "E", ""], resamples=0).value
+    assert value == pytest.approx(100 * 3 / 7)
+
+
+def test_corpus_wer_rejects_an_empty_reference():
+    with pytest.raises(ValueError, match="empty reference"):
+        metrics.corpus_wer(["A", ""], ["A", "B"])
+
+
+def test_auc_and_error_rates_at_a_threshold():
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    labels = np.array([0, 0, 1, 1])
+    found = metrics.detection(scores, labels, threshold=0.3, resamples=0)
+    assert found["auc"].value == pytest.approx(75.0)  # 3 of 4 (positive, negative) pairs ordered correctly
+    assert found["fp"].value == pytest.approx(50.0)  # 0.4 flagged of two benign
+    assert found["fn"].value == pytest.approx(0.0)
+
+
+def test_filtering_removes_flagged_inputs_from_the_wer():
+    references, hypotheses = ["A B", "C D", "E F"], ["A B", "X Y", "E"]  # 0, 2, 1 edits
+    out = metrics.filtered_wer(references, hypotheses, flagged=[False, True, False], resamples=0)
+    assert out["wer_filtered"].value == pytest.approx(100 * 1 / 4)
+    assert out["wer_change"].value == pytest.approx(100 * 1 / 4 - 100 * 3 / 6)
+
+
+def test_unsuccessful_rate_counts_failures_and_flags():
+    success = [True, True, False, True]
+    assert metrics.unsuccessful_rate(success, resamples=0).value == pytest.approx(25.0)
+    assert metrics.unsuccessful_rate(success, [True, False, False, False], resamples=0).value == pytest.approx(50.0)
+
+
+def test_bootstrap_interval_brackets_the_value_and_narrows_with_data():
+    generator = np.random.default_rng(0)
+    small = generator.random(20) < 0.3
+    large = generator.random(2000) < 0.3
+    a = metrics.unsuccessful_rate(small, resamples=500)
+    b = metrics.unsuccessful_rate(large, resamples=500)
+    assert a.low <= a.value <= a.high and b.low <= b.value <= b.high
+    assert (b.high - b.low) < (a.high - a.low)
+
+
+def test_bootstrap_skips_resamples_where_auc_is_undefined():
+    found = metrics.detection([0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], threshold=0.5, resamples=200)
+    assert found["auc"].value == pytest.approx(100.0) and math.isfinite(found["auc"].low)
+
+
+def test_tables_render_estimates_and_flatten_for_csv():
+    row = {"backend": "x", "UR %": metrics.Estimate(50.0, 40.0, 60.0)}
+    assert "50.0 [40.0, 60.0]" in markdown_table([row])
+    assert flat(row) == {"backend": "x", "UR %": 50.0, "UR %_ci_low": 40.0, "UR %_ci_high": 60.0}
+
+
+def test_table3_layout_averages_over_backends():
+    rows = [{"budget": "snr10", "setting": "non-adaptive", "attack": "AE", "defense": d, "backend": b,
+             "UR %": metrics.Estimate(v, math.nan, math.nan)}
+            for d, b, v in [("none", "a", 10.0), ("none", "b", 30.0), ("LS", "a", 50.0), ("LS", "b", 70.0)]]
+    table = wide(rows, ["a", "b"])
+    assert [r["evaluation"] for r in table] == ["AE", "AE + LS"]
+    assert [r["Avg."] for r in table] == [20.0, 60.0]

@@ -1,0 +1,66 @@
+"""The smoke preset end to end at its smallest size (real Whisper tiny.en, tiny corpus): well-formed tables, a
+leaderboard line per run, and a rerun that reuses every cached attack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import attacks.campaign
+from evaluation import runner, task1, task2
+from evaluation.preset import load_preset
+
+
+def smallest(tiny_corpus, tmp_path, task2_budgets: str = "[{mode: snr, snr_db: 10.0}]") -> list[str]:
+    return ["--preset", "smoke", "--no-progress", "--no-wandb", "--cache-dir", str(tmp_path / "cache"),
+            "--results-dir", str(tmp_path / "results"), "--set",
+            f"source={{synthetic_dir: {tiny_corpus}, test_splits: [train, dev, test], test_subset: 10, seed: 0}}",
+            "query_budget=4", "detectors.bnn_epochs=2", "bootstrap_resamples=20", "se_epochs=1",
+            f"task2_budgets={task2_budgets}"]
+
+
+def test_smoke_preset_is_valid_and_overrides_are_checked():
+    preset = load_preset("smoke", ["query_budget=7"])
+    assert preset.query_budget == 7 and preset.backends == ["whisper"]
+    with pytest.raises(Exception, match="not_a_key"):
+        load_preset("smoke", ["not_a_key=1"])
+    with pytest.raises(FileNotFoundError, match="known presets"):
+        load_preset("no-such-preset")
+
+
+@pytest.mark.timeout(900)
+def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, tmp_path, monkeypatch):
+    out = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
+    record = json.loads((out / "results.json").read_text())
+    wer = record["tables"]["wer"]
+    assert len(wer) == 1 and {"clean", "AG", "AE", "AZ", "AE success %"} <= set(wer[0])
+    assert 0 <= wer[0]["clean"] <= 100 * 10 and wer[0]["clean_ci_low"] <= wer[0]["clean"] <= wer[0]["clean_ci_high"]
+    detection = record["tables"]["detection"]
+    assert [r["detector"] for r in detection] == ["TD", "consistency", "BNN-supervised", "BNN-unsupervised"]
+    for row in detection:
+        assert 0 <= row["AUC %"] <= 100 and 0 <= row["FP %"] <= 100 and 0 <= row["FN %"] <= 100
+    text = (out / "results.md").read_text()
+    assert "| backend | budget | n | clean |" in text and "BNN-unsupervised" in text
+    assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
+
+    def no_attacks(*args, **kwargs):
+        raise AssertionError("a rerun must reuse the cached campaigns")
+    monkeypatch.setattr(attacks.campaign, "OracleServer", no_attacks)
+    again = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
+    assert json.loads((again / "results.json").read_text())["tables"]["wer"][0]["AE"] == wer[0]["AE"]
+    lines = (tmp_path / "results" / "leaderboard.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[0])["versions"]["torch"]
+
+
+@pytest.mark.timeout(900)
+def test_task2_smoke_end_to_end(tiny_corpus, tmp_path):
+    out = runner.main("Task 2", task2.run, task2.TITLES, smallest(tiny_corpus, tmp_path))
+    table = json.loads((out / "results.json").read_text())["tables"]["unsuccessful_rate"]
+    assert [r["evaluation"] for r in table] == ["AE", "AE + LS", "AE + DS", "AE + SE", "AE + TD", "AE + BNN",
+                                                "AZ", "AZ + LS", "AZ + DS", "AZ + SE", "AZ + TD", "AZ + BNN"]
+    for row in table:
+        assert 0 <= row["whisper"] <= 100 and row["Avg."] == row["whisper"]
+    # a defense or a detector can only make attacks fail more often
+    by_name = {r["evaluation"]: r["whisper"] for r in table}
+    assert by_name["AE + TD"] >= by_name["AE"] and by_name["AZ + BNN"] >= by_name["AZ"]
