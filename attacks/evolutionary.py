@@ -20,7 +20,7 @@ from attacks.base import Attack, SearchState
 from attacks.constraints import Constraints
 from attacks.goals import Goal
 from attacks.oracle import QueryOracle
-from attacks.subspace import LowRateBasis
+from attacks.subspace import make_basis
 from attacks.zeroth_order import LatentState, ZerothOrderAttack, budget_scale
 
 
@@ -42,7 +42,7 @@ class EvolutionaryAttack(Attack):
             the budget's per-sample scale; momentum, momentum_beta: Taori et al.'s mutation-rate update;
             min_rate / max_rate: its bounds.
         gradient_phase: fraction of the budget left to a final zeroth-order phase (0 = none).
-        factor, envelope: the latent basis.
+        basis, factor, envelope, bands, frame_s: the latent basis (see ``ZerothOrderAttack``).
     """
 
     name = "AE"
@@ -50,7 +50,7 @@ class EvolutionaryAttack(Attack):
     def __init__(self, population: int = 32, mutation_rate: float = 0.05, mutation_scale: float = 0.5,
                  momentum: float = 0.9, momentum_beta: float = 0.001, min_rate: float = 0.005,
                  max_rate: float = 0.5, gradient_phase: float = 0.5, factor: int = 4, envelope: bool = True,
-                 directions: int = 16) -> None:
+                 directions: int = 16, basis: str = "lowrate", bands: int = 16, frame_s: float = 0.032) -> None:
         if population < 4:
             raise ValueError(f"population must be >= 4, got {population}")
         if not 0 <= gradient_phase < 1:
@@ -58,7 +58,9 @@ class EvolutionaryAttack(Attack):
         self.population, self.mutation_rate, self.mutation_scale = population, mutation_rate, mutation_scale
         self.momentum, self.momentum_beta, self.min_rate, self.max_rate = momentum, momentum_beta, min_rate, max_rate
         self.gradient_phase = gradient_phase
-        self.basis = LowRateBasis(factor=factor, envelope=envelope)
+        self.basis = make_basis(basis, factor, envelope, bands, frame_s)
+        self.basis_settings = {"basis": basis, "factor": factor, "envelope": envelope, "bands": bands,
+                               "frame_s": frame_s}
         self.directions = directions
 
     def _objectives(self, latent: LatentState, deltas: torch.Tensor, loss: np.ndarray) -> np.ndarray:
@@ -110,5 +112,5 @@ class EvolutionaryAttack(Attack):
             previous_best = best
         if reserve and oracle.remaining >= 2:
             start = z[int(np.argmin(objectives[:, 0]))]
-            ZerothOrderAttack(directions=self.directions, factor=self.basis.factor,
-                              envelope=self.basis.envelope).optimize(oracle, latent, start, goal, generator, state)
+            ZerothOrderAttack(directions=self.directions, **self.basis_settings).optimize(
+                oracle, latent, start, goal, generator, state)

@@ -16,7 +16,7 @@ from attacks.base import Attack, SearchState
 from attacks.constraints import Constraints
 from attacks.goals import Goal
 from attacks.oracle import QueryOracle
-from attacks.subspace import LowRateBasis
+from attacks.subspace import LowRateBasis, make_basis
 
 
 def budget_scale(constraints: Constraints, clean: torch.Tensor) -> float:
@@ -61,20 +61,24 @@ class ZerothOrderAttack(Attack):
         learning_rate: Adam step per coordinate as a fraction of the budget's per-sample scale.
         gradient_scale: b in the estimator (paper: 1).
         patience: steps without improvement before q doubles (or, at max_directions, the step size halves).
-        factor, envelope: the latent basis (``LowRateBasis``).
+        basis: ``lowrate`` (``LowRateBasis(factor)``) or ``bands`` (``BandNoiseBasis(bands, frame_s)``); envelope:
+            shape the perturbation by the clean speech's amplitude envelope.
     """
 
     name = "AZ"
 
     def __init__(self, directions: int = 16, max_directions: int = 64, smoothing: float = 0.5,
                  learning_rate: float = 0.1, gradient_scale: float = 1.0, patience: int = 10,
-                 factor: int = 4, envelope: bool = True) -> None:
+                 factor: int = 4, envelope: bool = True, basis: str = "lowrate", bands: int = 16,
+                 frame_s: float = 0.032) -> None:
         if directions < 1 or max_directions < directions:
             raise ValueError("need 1 <= directions <= max_directions")
         self.directions, self.max_directions = directions, max_directions
         self.smoothing, self.learning_rate, self.gradient_scale = smoothing, learning_rate, gradient_scale
         self.patience = patience
-        self.basis = LowRateBasis(factor=factor, envelope=envelope)
+        self.basis = make_basis(basis, factor, envelope, bands, frame_s)
+        self.basis_settings = {"basis": basis, "factor": factor, "envelope": envelope, "bands": bands,
+                               "frame_s": frame_s}
 
     def _search(self, oracle: QueryOracle, clean: torch.Tensor, goal: Goal, constraints: Constraints,
                 generator: torch.Generator, state: SearchState, start: torch.Tensor | None = None) -> None:

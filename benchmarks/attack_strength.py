@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--beam", action="store_true",
                         help="attack the small backends with beam search + LM decoding (default: greedy, ~10x cheaper)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the oracle process")
+    parser.add_argument("--basis", default="lowrate", choices=["lowrate", "bands"],
+                        help="the attacks' latent: low-rate waveform or band-noise (spectro-temporal) gains")
     args = parser.parse_args(argv)
 
     data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=args.seed)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
         per_utterance = forward_seconds_per_utterance(backend, options, sources, 32, "OPEN THE DOOR")
         with OracleServer(factory, threads=args.threads) as server:
             for name in args.attacks:
-                attack = ATTACKS[name]()
+                attack = ATTACKS[name](basis=args.basis)
                 for goal_kind in args.goals:
                     for mode in args.modes:
                         goal = GoalSpec(goal_kind)

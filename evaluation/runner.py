@@ -15,6 +15,17 @@ from evaluation import report
 from evaluation.preset import load_preset
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N."""
+    try:
+        rank, world = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard: write I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= rank < world:
+        raise ValueError(f"--shard: need 0 <= I < N, got {text!r}")
+    return rank, world
+
+
 def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=f"{task}: see docs/benchmarks.md")
     parser.add_argument("--preset", default="smoke", help="smoke | cpu | paper | a YAML path (default: smoke)")
@@ -26,6 +37,9 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
                         help="attack campaigns, detector checkpoints, activations (default: the project cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="attack-only mode for multi-process / multi-node runs on a shared cache: run shard I of N "
+                             "of every cell's attack campaigns and exit; a final run without --shard evaluates")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     preset = load_preset(args.preset, args.set)
@@ -33,6 +47,11 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     results_root = args.results_dir or cache_root / "benchmarks"
     out_dir = results_root / f"{task.replace(' ', '').lower()}-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     started = time.perf_counter()
+    if args.shard:
+        rank, world = parse_shard(args.shard)
+        run(preset, out_dir, cache_root, progress=not args.no_progress, shard=(rank, world))
+        print(f"shard {rank}/{world}: campaigns done in {time.perf_counter() - started:.0f} s (cache: {cache_root})")
+        return out_dir
     outcome = run(preset, out_dir, cache_root, progress=not args.no_progress)
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -43,14 +43,15 @@ def budget_of(settings: dict) -> PerturbationBudget:
 
 def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budget: dict, cache_root: Path,
                      batch_size: int = 8, progress: bool = True, gaussian: bool = True,
-                     system: dict | None = None) -> AdversarialDataModule:
+                     system: dict | None = None, attack_splits: tuple[str, ...] = ("train", "val", "test")
+                     ) -> AdversarialDataModule:
     """The (backend, goal, budget) cell's examples; its campaigns run on ``setup`` or come from the cache."""
     return AdversarialDataModule(
         source=LibriSpeechDataModule(**preset.source), source_stage=preset.source_stage,
         system=system or system_of(preset, backend), attacks=attacks_of(preset, gaussian), goal=goal,
         budget=budget_of(budget), query_budget=preset.query_budget, seed=preset.seed,
         split_fractions=preset.split_fractions, include_clean=True, batch_size=batch_size,
-        cache_root=str(cache_root), progress=progress)
+        cache_root=str(cache_root), progress=progress, attack_splits=attack_splits)
 
 
 class BackendPool:

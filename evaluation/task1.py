@@ -45,8 +45,10 @@ def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resampl
     return row
 
 
-def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True) -> dict:
-    """Run Task 1; returns {"tables": {...}, "images": [...]}."""
+def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
+        shard: tuple[int, int] | None = None) -> dict:
+    """Run Task 1; returns {"tables": {...}, "images": [...]}. ``shard`` (rank, world): only run that shard of the
+    attack campaigns (sources[rank::world]) and return nothing."""
     pool = BackendPool(preset)
     tables: dict[str, list[dict]] = {"wer": [], "detection": []}
     images: list[Path] = []
@@ -58,6 +60,9 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             log.info("Task 1: %s", cell)
             data = adversarial_data(preset, backend_name, GoalSpec("untargeted"), budget_settings,
                                     cache_root / "adversarial", preset.detectors.bnn_batch_size, progress)
+            if shard is not None:
+                data.generate(*shard)
+                continue
             data.setup("fit")
             campaigns = {spec.attack.name: cache.records() for spec, cache in data.campaigns()}
             row = wer_row(backend_name, budget, campaigns, preset.bootstrap_resamples, preset.seed)

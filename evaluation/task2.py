@@ -1,7 +1,8 @@
 """Task 2 (paper Table 3): unsuccessful rate (UR %) of targeted "open the door" attacks, per defense.
 
-Per backend and budget mode, AE and AZ attack every source utterance toward the target through the undefended
-system (cached campaigns). Then, for each row:
+Per backend and budget mode, AE and AZ attack the test split's source utterances (the detectors and the enhancer
+learn from the other splits' speech) toward the target through the undefended system (cached campaigns). Then, for
+each row:
 - ``none``: UR = share of attacks that did not end with the target transcript;
 - ``LS`` / ``DS`` / ``SE`` (non-adaptive): the attack's audio goes through the defended system; UR = share whose
   transcript is not the target;
@@ -92,18 +93,26 @@ def adversarial_examples(data: AdversarialDataModule) -> dict[str, tuple[list[La
     return out
 
 
-def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True) -> dict:
-    """Run Task 2; returns {"tables": {...}, "images": [...]}."""
+def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
+        shard: tuple[int, int] | None = None) -> dict:
+    """Run Task 2; returns {"tables": {...}, "images": [...]}. ``shard`` (rank, world): only run that shard of the
+    campaigns that need no trained model (untargeted reference cells, non-adaptive targeted) and return nothing."""
     pool = BackendPool(preset)
     target = normalize_transcript(GoalSpec("targeted").target)
     long_rows: list[dict] = []
     for backend_name in preset.backends:
-        backend = pool.get(backend_name)
+        backend = None if shard is not None else pool.get(backend_name)
         for budget_settings in preset.task2_budgets:
             budget = budget_of(budget_settings).label
             log.info("Task 2: %s / %s", backend_name, budget)
             reference = adversarial_data(preset, backend_name, GoalSpec("untargeted"), budget_settings,
                                          cache_root / "adversarial", preset.detectors.bnn_batch_size, progress)
+            if shard is not None:
+                reference.generate(*shard)
+                adversarial_data(preset, backend_name, GoalSpec("targeted"), budget_settings,
+                                 cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
+                                 gaussian=False, attack_splits=("test",)).generate(*shard)
+                continue
             reference.setup("fit")
             workdir = detector_workdir(cache_root, preset, reference, budget)
             wanted = tuple(DETECTOR_ROWS[d] for d in preset.task2_defenses if d in DETECTOR_ROWS)
@@ -113,7 +122,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
 
             targeted = adversarial_data(preset, backend_name, GoalSpec("targeted"), budget_settings,
                                         cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
-                                        gaussian=False)
+                                        gaussian=False, attack_splits=("test",))
             targeted.setup("fit")
             for attack, (examples, success) in adversarial_examples(targeted).items():
                 def row(defense: str, setting: str, reached, flagged=None) -> None:
@@ -142,7 +151,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                               system_of(preset, backend_name, defense=defense_spec(defense, se_checkpoint)))
                     defended = adversarial_data(preset, backend_name, adaptive_goal, budget_settings,
                                                 cache_root / "adversarial", preset.detectors.bnn_batch_size,
-                                                progress, gaussian=False, system=system)
+                                                progress, gaussian=False, system=system, attack_splits=("test",))
                     defended.setup("fit")
                     for attack, (examples, success) in adversarial_examples(defended).items():
                         long_rows.append({"budget": budget, "setting": "adaptive", "attack": attack,

@@ -54,3 +54,18 @@ def test_attack_command_writes_cache_and_summary(tiny_corpus, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| AZ untargeted linf0.01 | 2 |" in out
     assert list(tmp_path.glob("*/summary.md"))
+
+
+def test_attack_splits_limit_the_campaign_to_those_sources(tiny_corpus, tmp_path):
+    datamodule = _datamodule(tiny_corpus, tmp_path, attack_splits=("test",))
+    datamodule.setup("fit")
+    assert not datamodule.examples["train"] and not datamodule.examples["val"]
+    attacked = {r["utterance_id"] for _, cache in datamodule.campaigns() for r in cache.records()}
+    assert attacked and attacked == {e.source_id for e in datamodule.examples["test"]}
+
+
+def test_systems_with_a_defense_get_their_own_campaign_folder(tiny_corpus, tmp_path):
+    plain = _datamodule(tiny_corpus, tmp_path)
+    defended = _datamodule(tiny_corpus, tmp_path, system={"seed": 0, "defense": {"class_path": "x.LocalSmoothing"}})
+    assert plain.system_label != defended.system_label
+    assert plain.campaigns()[0][1].directory != defended.campaigns()[0][1].directory

@@ -30,6 +30,9 @@ ATTACKS_DIR = Path(__file__).resolve().parents[1] / "attacks"
 SEARCH_ATTACKS = [  # full-rate search space: the toy model listens up to 8 kHz
     pytest.param(lambda: ZerothOrderAttack(directions=8, factor=1, envelope=False), id="AZ"),
     pytest.param(lambda: EvolutionaryAttack(population=16, gradient_phase=0.0, factor=1, envelope=False), id="AE"),
+    pytest.param(lambda: ZerothOrderAttack(directions=8, basis="bands", envelope=False), id="AZ-bands"),
+    pytest.param(lambda: EvolutionaryAttack(population=16, gradient_phase=0.5, basis="bands", envelope=False),
+                 id="AE-bands"),
 ]
 
 
@@ -292,3 +295,30 @@ def test_cache_folders_can_be_opened_by_several_ranks_at_once(tmp_path):
         worker.join(60)
     assert [w.exitcode for w in workers] == [0] * 4
     assert len(list(tmp_path.glob("*/config.json"))) == 100 and not list(tmp_path.glob("*/*.tmp"))
+
+
+def test_band_noise_basis_is_linear_band_limited_and_low_dimensional():
+    from attacks.subspace import BandNoiseBasis
+
+    basis = BandNoiseBasis(bands=8, frame_s=0.032, low_hz=500.0, high_hz=4000.0, envelope=False)
+    clean = torch.randn(16_000) * 0.1
+    weights = basis.shape(clean)
+    assert basis.dimension(16_000) == 8 * 32 and weights.shape == (8, 16_000)
+    z = torch.randn(2, basis.dimension(16_000), generator=torch.Generator().manual_seed(0))
+    a, b, both = basis.decode(z[:1], weights), basis.decode(z[1:], weights), basis.decode(z[:1] + z[1:], weights)
+    assert torch.allclose(a + b, both, atol=1e-5)
+    spectrum = torch.fft.rfft(both[0]).abs().pow(2)
+    frequencies = torch.fft.rfftfreq(16_000, 1 / 16_000)
+    inside = spectrum[(frequencies >= 450) & (frequencies <= 4100)].sum()
+    assert inside / spectrum.sum() > 0.95
+    # all-ones gains give unit-RMS noise: the latent is in waveform units, like the low-rate basis
+    assert basis.decode(torch.ones(1, basis.dimension(16_000)), weights).pow(2).mean().sqrt() == pytest.approx(1.0, 0.05)
+
+
+def test_attacks_accept_the_band_basis():
+    from attacks.subspace import BandNoiseBasis
+
+    assert isinstance(ZerothOrderAttack(basis="bands").basis, BandNoiseBasis)
+    assert isinstance(EvolutionaryAttack(basis="bands").basis, BandNoiseBasis)
+    with pytest.raises(ValueError, match="basis"):
+        ZerothOrderAttack(basis="wavelets")

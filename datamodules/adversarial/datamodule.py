@@ -88,6 +88,7 @@ class AdversarialDataModule(L.LightningDataModule):
         goal, budget, query_budget, seed: the attack setting.
         split_fractions: train / val / test shares of source utterances.
         include_clean: serve the clean recordings (label 0) too.
+        attack_splits: attack only the sources of these splits (e.g. ``("test",)`` for an evaluation-only campaign).
     """
 
     def __init__(self, source: LibriSpeechDataModule | None = None, source_stage: str = "test",
@@ -96,7 +97,7 @@ class AdversarialDataModule(L.LightningDataModule):
                  budget: PerturbationBudget | None = None, query_budget: int = 2_000, seed: int = 0,
                  split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), include_clean: bool = True,
                  batch_size: int = 16, num_workers: int = 0, cache_root: str | None = None,
-                 progress: bool = True) -> None:
+                 progress: bool = True, attack_splits: tuple[str, ...] = STAGES) -> None:
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or min(split_fractions) < 0:
             raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {split_fractions}")
@@ -110,6 +111,10 @@ class AdversarialDataModule(L.LightningDataModule):
         self.include_clean, self.batch_size, self.num_workers = include_clean, batch_size, num_workers
         self.cache_root = Path(cache_root) if cache_root else default_cache_dir() / "adversarial"
         self.progress = progress
+        unknown = sorted(set(attack_splits) - set(STAGES))
+        if unknown:
+            raise ValueError(f"attack_splits must be among {STAGES}, got {unknown}")
+        self.attack_splits = tuple(attack_splits)
         self.examples: dict[str, list[LabelledExample]] = {}
         self.campaign_dirs: list[Path] = []
 
@@ -123,7 +128,8 @@ class AdversarialDataModule(L.LightningDataModule):
 
     def sources(self) -> list[SourceUtterance]:
         return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
-                for u in self.source.stage_utterances(self.source_stage)]
+                for u in self.source.stage_utterances(self.source_stage)
+                if split_of(u.utterance_id, self.split_fractions, self.seed) in self.attack_splits]
 
     def _factory(self):
         return functools.partial(build_by_name, self.system_factory, **self.system)
