@@ -23,7 +23,7 @@ from evaluation import scoring
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import backend_options
 from lit_modules.detectors.base import Detector
-from lit_modules.detectors.calibration import threshold_at_fpr
+from lit_modules.detectors.calibration import threshold_at_fpr, threshold_youden
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ class CalibratedDetector:
     name: str
     detector: Detector
     threshold: float
-    spec: dict | None = None  # {"class_path": ..., "init_args": ...} for ``build_system`` (adaptive attacks)
+    spec: dict | None = None
+    threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside  # {"class_path": ..., "init_args": ...} for ``build_system`` (adaptive attacks)
 
 
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
@@ -58,12 +59,14 @@ def consistency_transform(name: str) -> torch.nn.Module:
     return transforms[name]()
 
 
-def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int) -> float:
+def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int
+              ) -> tuple[float, float]:
+    """Thresholds on the validation split: at ``target_fpr`` (set on the detector) and by Youden's J."""
     examples = data.examples["val"]
-    values = scoring.scores(detector, examples, data.source.sample_rate, batch_size)
-    threshold = threshold_at_fpr(values, scoring.labels(examples), target_fpr)
+    values, labels = scoring.scores(detector, examples, data.source.sample_rate, batch_size), scoring.labels(examples)
+    threshold = threshold_at_fpr(values, labels, target_fpr)
     detector.threshold.fill_(threshold)
-    return threshold
+    return threshold, threshold_youden(values, labels)
 
 
 def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, mode: str, workdir: Path,
@@ -118,11 +121,13 @@ def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: A
             detector = BNNDetector(str(checkpoint), samples=settings.bnn_mc_samples)
             out[name] = CalibratedDetector(name, detector, float(detector.threshold), {
                 "class_path": "lit_modules.detectors.bnn_detector.BNNDetector",
-                "init_args": {"checkpoint": str(checkpoint), "samples": settings.bnn_mc_samples}})
+                "init_args": {"checkpoint": str(checkpoint), "samples": settings.bnn_mc_samples}},
+                float(detector.module.threshold_youden))
             continue
         else:
             raise ValueError(f"unknown detector {name!r}; choose from {DETECTORS}")
-        out[name] = CalibratedDetector(name, detector, calibrate(detector, data, settings.target_fpr, batch))
+        at_fpr, youden = calibrate(detector, data, settings.target_fpr, batch)
+        out[name] = CalibratedDetector(name, detector, at_fpr, threshold_youden=youden)
     return out
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import yaml
 from jsonargparse import ArgumentParser
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
 DEFENSES = ("none", "LS", "DS", "SE", "TD", "BNN")
+DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order")  # free-form: overrides reach inside
 
 
 @dataclass
@@ -108,11 +110,19 @@ def load_preset(name_or_path: str, overrides: list[str] | None = None) -> Benchm
         raise FileNotFoundError(f"no preset {name_or_path!r} ({path}); known presets: {known}")
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(BenchmarkPreset, "preset")
-    args = ["--preset", str(path)]
+    args, inside_dicts = ["--preset", str(path)], []
     for override in overrides or []:
         key, separator, value = override.partition("=")
         if not separator:
             raise ValueError(f"override {override!r}: write key=value")
-        args += [f"--preset.{key}", value]
-    parsed = parser.parse_args(args)
-    return parser.instantiate_classes(parsed).preset
+        if key.split(".")[0] in DICT_FIELDS and "." in key:
+            inside_dicts.append((key.split("."), yaml.safe_load(value)))  # e.g. source.test_subset=40
+        else:
+            args += [f"--preset.{key}", value]
+    preset = parser.instantiate_classes(parser.parse_args(args)).preset
+    for (field_name, *path_in_dict), value in inside_dicts:
+        target = getattr(preset, field_name)
+        for part in path_in_dict[:-1]:
+            target = target.setdefault(part, {})
+        target[path_in_dict[-1]] = value
+    return preset

@@ -4,8 +4,9 @@ Per backend and budget mode:
 1. WER on clean audio, under the Gaussian control (AG) and under untargeted AE / AZ attacks (from cached campaigns
    over the source utterances; transcripts are the oracle's answers at attack time).
 2. Detection on the test split's equally mixed AG / AE / AZ examples (AG benign, AE / AZ adversarial): AUC, FP %,
-   FN % at the threshold calibrated on the validation split, and the WER of the inputs each detector lets through
-   with its change against no filtering, for TD, transform consistency and the BNN in both modes.
+   FN % at the threshold calibrated on the validation split (at the target false-positive rate; also at Youden's J,
+   columns "(J)"), and the WER of the inputs each detector lets through (at the first threshold) with its change
+   against no filtering, for TD, transform consistency and the BNN in both modes.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from attacks.campaign import GoalSpec
 from evaluation import metrics, plots, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import BackendPool, adversarial_data, budget_of
-from lit_modules.detectors.plots import plot_roc
+from lit_modules.detectors.plots import plot_density, plot_roc
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,19 @@ def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resampl
     for kind, records in campaigns.items():
         row[f"{kind} SNR dB"] = float(np.mean([r["snr_db"] for r in records if np.isfinite(r["snr_db"])]))
     return row
+
+
+def dispersion_view(detector, data, path: Path, cell: str) -> Path:
+    """The paper's Fig. 2: densities of the per-utterance dispersion of the unsupervised BNN's sampled outputs for
+    clean training speech (its reference) and each kind of test input."""
+    test = data.examples["test"]
+    dispersion = np.asarray(scoring.over_examples(
+        lambda w, n: detector.details(w, n)["dispersion"].float().cpu().tolist(), test, data.source.sample_rate,
+        data.batch_size))
+    kinds = np.array([e.kind for e in test])
+    groups = {"train (clean)": detector.module.reference_utterances.cpu().numpy()}
+    groups.update({f"test {kind}": dispersion[kinds == kind] for kind in sorted(set(kinds))})
+    return plot_density(groups, path, "per-utterance std of sampled hidden outputs", f"Fig. 2 view, {cell}")
 
 
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
@@ -85,18 +100,24 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             detectors = build_detectors(preset, backend_name, backend, data, workdir, DETECTORS, progress)
             curves = {}
             for name, calibrated in detectors.items():
+                torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
                 values = scoring.scores(calibrated.detector, test, data.source.sample_rate, data.batch_size)
                 flagged = values >= calibrated.threshold
                 found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples,
                                           preset.seed)
                 filtered = metrics.filtered_wer(references, hypotheses, flagged, preset.bootstrap_resamples,
                                                 preset.seed)
+                at_youden = metrics.detection(values, labels, calibrated.threshold_youden, 0)
                 tables["detection"].append({
                     "backend": backend_name, "budget": budget, "detector": name, "n": len(test),
                     "AUC %": found["auc"], "FP %": found["fp"], "FN %": found["fn"],
+                    "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
                     "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
                     "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]})
                 curves[name] = (values, labels, found["auc"].value / 100.0)
             images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))
+            if "BNN-unsupervised" in detectors:
+                images.append(dispersion_view(detectors["BNN-unsupervised"].detector, data, out_dir / (
+                    f"dispersion_{backend_name}_{budget}.png"), cell))
     images.append(plots.bars(wer_groups, out_dir / "wer.png", "WER %", "Task 1: WER under attack"))
     return {"tables": tables, "images": images}

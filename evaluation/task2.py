@@ -135,6 +135,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                         row(defense, "non-adaptive", success)
                     elif defense in DETECTOR_ROWS:
                         calibrated = detectors[DETECTOR_ROWS[defense]]
+                        torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
                         values = scoring.scores(calibrated.detector, examples, backend.sample_rate)
                         row(defense, "non-adaptive", success, values >= calibrated.threshold)
                     else:
@@ -169,8 +170,8 @@ def wide(long_rows: list[dict], backends: list[str]) -> list[dict]:
         name = r["attack"] if r["defense"] == "none" else f"{r['attack']} + {r['defense']}"
         key = (r["budget"], r["setting"], name)
         rows.setdefault(key, {"budget": r["budget"], "setting": r["setting"], "evaluation": name})[r["backend"]] = (
-            r["UR %"].value)
+            r["UR %"])
     for row in rows.values():
-        values = [row[b] for b in backends if b in row and np.isfinite(row[b])]
+        values = [row[b].value for b in backends if b in row and np.isfinite(row[b].value)]
         row["Avg."] = float(np.mean(values)) if values else float("nan")
     return list(rows.values())

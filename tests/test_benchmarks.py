@@ -34,8 +34,9 @@ def test_shard_argument_is_checked():
 
 
 def test_smoke_preset_is_valid_and_overrides_are_checked():
-    preset = load_preset("smoke", ["query_budget=7"])
+    preset = load_preset("smoke", ["query_budget=7", "source.test_subset=3", "zeroth_order.directions=2"])
     assert preset.query_budget == 7 and preset.backends == ["whisper"]
+    assert preset.source["test_subset"] == 3 and preset.zeroth_order["directions"] == 2  # typed, not strings
     with pytest.raises(Exception, match="not_a_key"):
         load_preset("smoke", ["not_a_key=1"])
     with pytest.raises(FileNotFoundError, match="known presets"):
@@ -60,9 +61,11 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert [r["detector"] for r in detection] == ["TD", "consistency", "BNN-supervised", "BNN-unsupervised"]
     for row in detection:
         assert 0 <= row["AUC %"] <= 100 and 0 <= row["FP %"] <= 100 and 0 <= row["FN %"] <= 100
+        assert 0 <= row["FP % (J)"] <= 100 and 0 <= row["FN % (J)"] <= 100
     text = (out / "results.md").read_text()
     assert "| backend | budget | n | clean |" in text and "BNN-unsupervised" in text
     assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
+    assert (out / "dispersion_whisper_snr10.png").is_file() and (out / "roc_whisper_snr10.png").is_file()
 
     again = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
     assert json.loads((again / "results.json").read_text())["tables"]["wer"][0]["AE"] == wer[0]["AE"]

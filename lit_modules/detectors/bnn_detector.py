@@ -29,6 +29,11 @@ class BNNDetector(Detector):
         self.samples = samples or module.hparams.mc_samples
 
     @torch.no_grad()
-    def score(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def details(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every score output [B]: ``score`` and, by mode, ``predictive_std`` / ``entropy`` or ``dispersion`` /
+        ``wasserstein``."""
         hidden, frame_lengths = self.module.backend.hidden(waveforms, lengths, self.module.layer)
-        return self.module.score_features(hidden, frame_lengths, self.samples)["score"]
+        return self.module.score_features(hidden, frame_lengths, self.samples)
+
+    def score(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.details(waveforms, lengths)["score"]

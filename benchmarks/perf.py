@@ -1,0 +1,50 @@
+"""Performance report: ``python benchmarks/perf.py [--backend conformer_ctc] [--utterances 8]``.
+
+Prints, measured in one run: the oracle efficiency ratio (attack wall time / the backend's own time for the same
+queries; ``attack_strength.py`` on a few utterances), the detection overhead ratio (backend + BNN head with S = 32
+samples / backend alone) and the activation-cache speed-up (``detector_costs.py``), and, from the benchmark
+leaderboard, the wall time and peak memory of the latest run of each preset and task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from benchmarks import attack_strength, detector_costs
+from datamodules.cache_dir import default_cache_dir
+
+
+def leaderboard_summary(path) -> list[str]:
+    """Latest run per (task, preset): wall time and peak memory."""
+    if not path.is_file():
+        return [f"(no benchmark runs yet: {path} is missing; run benchmarks/task1.py)"]
+    latest = {}
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        latest[(record["task"], record["preset"]["name"])] = record
+    rows = ["| task | preset | wall time s | peak memory MB | finished |", "|---|---|---:|---:|---|"]
+    for (task, preset), r in sorted(latest.items()):
+        rows.append(f"| {task} | {preset} | {r['wall_time_s']:.0f} | {r.get('peak_memory_mb', float('nan')):.0f} | "
+                    f"{r['finished']} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", default="conformer_ctc")
+    parser.add_argument("--utterances", type=int, default=8)
+    parser.add_argument("--query-budget", type=int, default=200)
+    args = parser.parse_args(argv)
+    print("## Oracle efficiency (attack wall time / backend time for the same queries; 1.0 = no overhead)\n")
+    attack_strength.main(["--backends", args.backend, "--utterances", str(min(args.utterances, 3)),
+                          "--query-budget", str(args.query_budget), "--early-budget", str(args.query_budget // 2),
+                          "--goals", "untargeted", "--modes", "snr"])
+    print("\n## Detection overhead (S = 32) and activation-cache speed-up\n")
+    detector_costs.main(["--backends", args.backend, "--utterances", str(args.utterances)])
+    print("\n## Benchmark runs (latest per task and preset)\n")
+    print("\n".join(leaderboard_summary(default_cache_dir() / "benchmarks" / "leaderboard.jsonl")))
+
+
+if __name__ == "__main__":
+    main()
