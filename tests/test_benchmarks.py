@@ -9,7 +9,7 @@ import pytest
 
 import attacks.campaign
 from evaluation import runner, task1, task2
-from evaluation.preset import load_preset
+from evaluation.preset import PRESET_DIR, load_preset
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,12 @@ def smallest(tiny_corpus, tmp_path, task2_budgets: str = "[{mode: snr, snr_db: 1
             f"source={{synthetic_dir: {tiny_corpus}, test_splits: [train, dev, test], test_subset: 10, seed: 0}}",
             "query_budget=4", "detectors.bnn_epochs=2", "bootstrap_resamples=20", "se_epochs=1",
             f"task2_budgets={task2_budgets}"]
+
+
+@pytest.mark.parametrize("path", sorted(PRESET_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_preset_file_loads(path):
+    preset = load_preset(str(path))
+    assert preset.name == path.stem and preset.backends and preset.query_budget >= 1
 
 
 def test_shard_argument_is_checked():

@@ -10,7 +10,8 @@ from jsonargparse import ArgumentParser
 from datamodules import SyntheticCorpusConfig
 from tests.conftest import REPO_ROOT
 
-CONFIGS = sorted((REPO_ROOT / "configs").rglob("*.yaml"))
+CONFIGS = sorted(p for p in (REPO_ROOT / "configs").rglob("*.yaml")
+                 if "benchmarks" not in p.parts)  # benchmark presets: tests/test_benchmarks.py
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.relative_to(REPO_ROOT).as_posix() for p in CONFIGS])
