@@ -19,6 +19,7 @@ from benchmarks.detector_costs import timed
 from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
 from evaluation.metrics import corpus_wer
+from evaluation.report import flat, markdown_table
 from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.defenses.down_sampling import DownSampling
 from lit_modules.defenses.enhancer_module import SpeechEnhancement
@@ -56,19 +57,13 @@ def main(argv: list[str] | None = None) -> dict:
                 return backend.transcribe(waveforms, lengths)[0]
             hypotheses = [run(b) for b in utterances]
             ratios = [timed(lambda b=b: run(b), 1) / a for b, a in zip(utterances, alone)]
-            wer = corpus_wer(references, hypotheses)
-            rows.append({"backend": name, "defense": defense_name, "utterances": len(utterances),
-                         "wer": wer.value, "wer_ci": [wer.low, wer.high],
-                         "latency_ratio_median": statistics.median(ratios)})
-    lines = ["| backend | defense | n | clean WER % [95 % CI] | latency / backend alone (median) |",
-             "|---|---|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['backend']} | {r['defense']} | {r['utterances']} | {r['wer']:.1f} "
-                     f"[{r['wer_ci'][0]:.1f}, {r['wer_ci'][1]:.1f}] | {r['latency_ratio_median']:.2f} |")
-    print("\n".join(lines))
+            rows.append({"backend": name, "defense": defense_name, "n": len(utterances),
+                         "clean WER % [95 % CI]": corpus_wer(references, hypotheses),
+                         "latency / backend alone (median)": statistics.median(ratios)})
+    print(markdown_table(rows, digits=2))
     out = default_cache_dir() / "results" / "defense_costs.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2))
+    out.write_text(json.dumps([flat(r) for r in rows], indent=2))
     return {"rows": rows}
 
 
