@@ -13,7 +13,6 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 
@@ -21,7 +20,7 @@ from attacks.cache import config_hash
 from datamodules.adversarial import AdversarialDataModule
 from evaluation import scoring
 from evaluation.preset import BenchmarkPreset
-from evaluation.setting import backend_options
+from evaluation.setting import backend_options, trainer_for
 from lit_modules.detectors.base import Detector
 from lit_modules.detectors.calibration import threshold_at_fpr, threshold_youden
 
@@ -72,25 +71,19 @@ def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float
 def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, mode: str, workdir: Path,
               progress: bool = True) -> Path:
     """Fit the BNN detector on ``data`` (or reuse the checkpoint in ``workdir``); returns the checkpoint path."""
-    from lightning.pytorch.loggers import CSVLogger
-
     from lit_modules.detectors.bnn_module import BNNDetectorModule
 
     checkpoint = workdir / f"bnn-{mode}.ckpt"
     if checkpoint.is_file():
         log.info("reusing %s", checkpoint)
         return checkpoint
-    settings, hardware = preset.detectors, preset.hardware
-    L.seed_everything(preset.seed, workers=True, verbose=False)
+    settings = preset.detectors
+    trainer = trainer_for(preset, workdir, f"bnn-{mode}", settings.bnn_epochs, progress)  # seeds before the head
     module = BNNDetectorModule(
         backend=backend, backend_options=backend_options(preset, backend, device="cpu"), mode=mode,
         hidden_dim=settings.bnn_hidden_dim, mc_samples=settings.bnn_mc_samples, kl_weight=settings.bnn_kl_weight,
         target_fpr=settings.target_fpr, activation_cache_dir=str(workdir.parent / "activations"),
         optimizer=functools.partial(torch.optim.Adam, lr=settings.bnn_learning_rate), plot_dir=str(workdir))
-    trainer = L.Trainer(max_epochs=settings.bnn_epochs, accelerator=hardware.accelerator, devices=hardware.devices,
-                        strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
-                        logger=CSVLogger(str(workdir), name=f"bnn-{mode}"), enable_checkpointing=False,
-                        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)
     trainer.fit(module, datamodule=data)
     if torch.isnan(module.threshold):
         raise RuntimeError(f"BNN ({mode}) on {backend}: no calibrated threshold (the validation split needs benign "

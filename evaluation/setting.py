@@ -66,3 +66,17 @@ class BackendPool:
 
             self._backends[name] = load_backend(name, **backend_options(self.preset, name))
         return self._backends[name]
+
+
+def trainer_for(preset: BenchmarkPreset, workdir: Path, name: str, epochs: int, progress: bool = True):
+    """A seeded Lightning trainer for a benchmark's trained parts (BNN, SE) on the preset's hardware; CSV logs in
+    ``workdir/name``; the caller saves the final checkpoint."""
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    L.seed_everything(preset.seed, workers=True, verbose=False)
+    hardware = preset.hardware
+    return L.Trainer(max_epochs=epochs, accelerator=hardware.accelerator, devices=hardware.devices,
+                     strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
+                     logger=CSVLogger(str(workdir), name=name), enable_checkpointing=False,
+                     enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)

@@ -20,7 +20,6 @@ import functools
 import logging
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 
@@ -30,7 +29,7 @@ from datamodules.text import normalize_transcript
 from evaluation import metrics, scoring
 from evaluation.detector_suite import build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
-from evaluation.setting import BackendPool, adversarial_data, budget_of, system_of
+from evaluation.setting import BackendPool, adversarial_data, budget_of, system_of, trainer_for
 from datamodules.adversarial.datamodule import LabelledExample
 
 log = logging.getLogger(__name__)
@@ -42,20 +41,13 @@ DETECTOR_ROWS = {"TD": "TD", "BNN": "BNN-supervised"}
 
 def train_enhancer(preset: BenchmarkPreset, data: AdversarialDataModule, workdir: Path, progress: bool) -> Path:
     """The SE defense's enhancer on (perturbed, clean) pairs of ``data`` (reused when its checkpoint exists)."""
-    from lightning.pytorch.loggers import CSVLogger
-
     from datamodules.adversarial.pairs import EnhancementPairsDataModule
     from lit_modules.defenses.enhancer_module import EnhancerModule
 
     checkpoint = workdir / "se.ckpt"
     if checkpoint.is_file():
         return checkpoint
-    L.seed_everything(preset.seed, workers=True, verbose=False)
-    hardware = preset.hardware
-    trainer = L.Trainer(max_epochs=preset.se_epochs, accelerator=hardware.accelerator, devices=hardware.devices,
-                        strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
-                        logger=CSVLogger(str(workdir), name="se"), enable_checkpointing=False,
-                        enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)
+    trainer = trainer_for(preset, workdir, "se", preset.se_epochs, progress)
     pairs = EnhancementPairsDataModule(data, batch_size=8, seed=preset.seed)
     trainer.fit(EnhancerModule(optimizer=functools.partial(torch.optim.Adam, lr=1e-3)), datamodule=pairs)
     trainer.save_checkpoint(str(checkpoint))
