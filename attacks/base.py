@@ -53,6 +53,7 @@ class Attack(ABC):
     """Subclasses implement ``_search``; ``__call__`` validates, runs, stops cleanly at the budget and measures."""
 
     name: str = "attack"
+    revision: int = 1  # bumped when the search changes, so cached campaigns of the old search are not reused
 
     def __call__(self, oracle: QueryOracle, clean, goal: Goal, constraints: Constraints | None = None,
                  seed: int = 0, transcript_clean: str = "") -> AttackResult:
@@ -103,4 +104,4 @@ class Attack(ABC):
         for key, value in vars(self).items():
             if not key.startswith("_"):
                 params[key] = value.describe() if hasattr(value, "describe") else value
-        return {"attack": self.name, **params}
+        return {"attack": self.name, "revision": self.revision, **params}

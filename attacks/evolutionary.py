@@ -43,14 +43,17 @@ class EvolutionaryAttack(Attack):
             min_rate / max_rate: its bounds.
         gradient_phase: fraction of the budget left to a final zeroth-order phase (0 = none).
         basis, factor, envelope, bands, frame_s: the latent basis (see ``ZerothOrderAttack``).
+        directions, smoothing, estimator: the zeroth-order phase's settings (see ``ZerothOrderAttack``).
     """
 
     name = "AE"
+    revision = 2  # faster MFCC repair, the zeroth-order phase's revision 2
 
     def __init__(self, population: int = 32, mutation_rate: float = 0.05, mutation_scale: float = 0.5,
                  momentum: float = 0.9, momentum_beta: float = 0.001, min_rate: float = 0.005,
                  max_rate: float = 0.5, gradient_phase: float = 0.5, factor: int = 4, envelope: bool = True,
-                 directions: int = 16, basis: str = "lowrate", bands: int = 16, frame_s: float = 0.032) -> None:
+                 directions: int = 16, basis: str = "lowrate", bands: int = 16, frame_s: float = 0.032,
+                 smoothing: float = 0.01, estimator: str = "forward") -> None:
         if population < 4:
             raise ValueError(f"population must be >= 4, got {population}")
         if not 0 <= gradient_phase < 1:
@@ -61,11 +64,13 @@ class EvolutionaryAttack(Attack):
         self.basis = make_basis(basis, factor, envelope, bands, frame_s)
         self.basis_settings = {"basis": basis, "factor": factor, "envelope": envelope, "bands": bands,
                                "frame_s": frame_s}
-        self.directions = directions
+        self.gradient_settings = {"directions": directions, "smoothing": smoothing, "estimator": estimator}
+        ZerothOrderAttack(**self.gradient_settings)  # validates them
 
-    def _objectives(self, latent: LatentState, deltas: torch.Tensor, loss: np.ndarray) -> np.ndarray:
-        dissimilarity = 1.0 - latent.constraints.mfcc_similarity(latent.clean, deltas).double().numpy()
-        return np.stack([loss, dissimilarity], axis=1)
+    @staticmethod
+    def _objectives(similarity: torch.Tensor, loss: np.ndarray) -> np.ndarray:
+        """[P, 2]: the attack loss and the acoustic dissimilarity 1 - MFCC similarity (measured by the repair)."""
+        return np.stack([loss, 1.0 - similarity.double().numpy()], axis=1)
 
     def _tournament(self, rank: np.ndarray, crowding: np.ndarray, count: int, generator: torch.Generator) -> np.ndarray:
         a, b = (torch.randint(len(rank), (count,), generator=generator).numpy() for _ in range(2))
@@ -79,11 +84,12 @@ class EvolutionaryAttack(Attack):
         reserve = int(self.gradient_phase * oracle.remaining)
         size = min(self.population, oracle.remaining)
         bound = scale if constraints.budget.mode == "linf" else scale * 3**0.5  # uniform with RMS = scale
-        z, deltas = latent.pull_back((torch.rand(size, latent.dimension, generator=generator) * 2 - 1) * bound)
+        z, deltas, similarity = latent.pull_back_measured(
+            (torch.rand(size, latent.dimension, generator=generator) * 2 - 1) * bound)
         evaluation = goal.evaluate(oracle, clean[None] + deltas)
         if state.observe(deltas, evaluation):
             return
-        objectives = self._objectives(latent, deltas, evaluation.objective)
+        objectives = self._objectives(similarity, evaluation.objective)
         rate, previous_best = self.mutation_rate, float(objectives[:, 0].min())
         while oracle.remaining - reserve >= 2:
             rank, crowding = rank_and_crowding(objectives)
@@ -94,11 +100,11 @@ class EvolutionaryAttack(Attack):
             children = torch.where(mask, z[mothers], z[fathers])
             mutate = torch.rand(count, latent.dimension, generator=generator) < rate
             noise = torch.randn(count, latent.dimension, generator=generator) * (self.mutation_scale * scale)
-            children, child_deltas = latent.pull_back(children + mutate * noise)
+            children, child_deltas, similarity = latent.pull_back_measured(children + mutate * noise)
             evaluation = goal.evaluate(oracle, clean[None] + child_deltas)
             if state.observe(child_deltas, evaluation):
                 return
-            child_objectives = self._objectives(latent, child_deltas, evaluation.objective)
+            child_objectives = self._objectives(similarity, evaluation.objective)
             # (mu + lambda) NSGA-II survival
             z, deltas = torch.cat([z, children]), torch.cat([deltas, child_deltas])
             objectives = np.concatenate([objectives, child_objectives])
@@ -112,5 +118,5 @@ class EvolutionaryAttack(Attack):
             previous_best = best
         if reserve and oracle.remaining >= 2:
             start = z[int(np.argmin(objectives[:, 0]))]
-            ZerothOrderAttack(directions=self.directions, **self.basis_settings).optimize(
+            ZerothOrderAttack(**self.gradient_settings, **self.basis_settings).optimize(
                 oracle, latent, start, goal, generator, state)

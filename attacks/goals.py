@@ -27,6 +27,11 @@ class Evaluation:
     transcripts: list[str]
     detector_scores: np.ndarray | None = None
 
+    def select(self, indices) -> "Evaluation":
+        """The evaluation of a sub-population (``indices``: a list of positions)."""
+        return Evaluation(self.objective[indices], self.success[indices], [self.transcripts[i] for i in indices],
+                          None if self.detector_scores is None else self.detector_scores[indices])
+
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     """WER of one pair (jiwer); an empty reference gives 0 for an empty hypothesis, else 1."""

@@ -1,9 +1,14 @@
 """AZ: zeroth-order optimization (ZOO, Chen et al. 2017; AutoZOOM, Tu et al. 2019) in a low-rate latent space.
 
-Gradient estimate from q random unit directions u_i of the latent z (one-sided differences, as in the paper):
-    g = b / q * sum_i (f(z + beta u_i) - f(z)) / beta * u_i          (paper: b = 1)
+Gradient estimate from q random unit directions u_i of the latent z:
+    forward (the paper's, b = 1):  g = b / q * sum_i (f(z + beta u_i) - f(z)) / beta * u_i            q + 1 queries
+    antithetic (central):          g = b / q * sum_i (f(z + beta u_i) - f(z - beta u_i)) / (2 beta) * u_i  2q + 1
 then an Adam step, projection into the budget and the MFCC floor, and more directions when progress stalls
-(adaptive q). Each step costs q + 1 queries; f(z) also tells whether the goal is met.
+(adaptive q); f(z) also tells whether the goal is met. Probes are projected into the size budget but not repaired
+to the MFCC floor (the repair's rescaling would add noise to the differences and cost most of the attack's own
+time); only feasible points are recorded: the iterate, and a successful probe after its repair and one more query. Measured (docs/attacks.md): the attack losses are strongly
+curved at the budget's scale, so beta must be small (smoothing 0.05, not 0.5) and central differences roughly
+double the estimate's cosine with the true gradient for the same number of directions.
 """
 
 from __future__ import annotations
@@ -39,25 +44,35 @@ class LatentState:
         """Feasible perturbations [P, T] for latents [P, d]."""
         return self.constraints.repair(self.clean, self.basis.decode(latents, self.weights))
 
+    def probes(self, latents: torch.Tensor) -> torch.Tensor:
+        """Perturbations [P, T] inside the size budget but not repaired to the MFCC floor: finite-difference probes
+        around a feasible point (they may sit up to beta below the floor; they are never saved as such)."""
+        return self.constraints.budget.project(self.clean, self.basis.decode(latents, self.weights))
+
     def pull_back(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Project latents [P, d] (or [d]) themselves: (feasible latents, their perturbations [P, T] (or [T])).
         l_inf: clamp; then shrink each latent by the factor the projection / MFCC repair applied to its
         perturbation, so a search never drifts outside the feasible set."""
+        return self.pull_back_measured(latents)[:2]
+
+    def pull_back_measured(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``pull_back`` plus the MFCC similarity [P] (or scalar) of the perturbations, from the repair."""
         single = latents.ndim == 1
         z = latents[None] if single else latents
         if self.constraints.budget.mode == "linf":
             z = z.clamp(-self.constraints.budget.delta_max, self.constraints.budget.delta_max)
         raw = self.basis.decode(z, self.weights)
-        delta = self.constraints.repair(self.clean, raw)
+        delta, similarity = self.constraints.repair_measured(self.clean, raw)
         ratio = (delta.norm(dim=1) / raw.norm(dim=1).clamp(min=1e-12)).clamp(max=1.0)
         z = z * ratio[:, None]
-        return (z[0], delta[0]) if single else (z, delta)
+        return (z[0], delta[0], similarity[0]) if single else (z, delta, similarity)
 
 
 class ZerothOrderAttack(Attack):
     """Args:
         directions: q, random directions per gradient estimate (adaptive: doubled on a stall, up to max_directions).
         smoothing: beta as a fraction of the budget's per-sample scale (per latent coordinate).
+        estimator: ``forward`` (one-sided differences, the paper's) or ``antithetic`` (central differences).
         learning_rate: Adam step per coordinate as a fraction of the budget's per-sample scale.
         gradient_scale: b in the estimator (paper: 1).
         patience: steps without improvement before q doubles (or, at max_directions, the step size halves).
@@ -66,13 +81,17 @@ class ZerothOrderAttack(Attack):
     """
 
     name = "AZ"
+    revision = 2  # small smoothing, unrepaired probes
 
-    def __init__(self, directions: int = 16, max_directions: int = 64, smoothing: float = 0.5,
+    def __init__(self, directions: int = 16, max_directions: int = 64, smoothing: float = 0.01,
                  learning_rate: float = 0.1, gradient_scale: float = 1.0, patience: int = 10,
                  factor: int = 4, envelope: bool = True, basis: str = "lowrate", bands: int = 16,
-                 frame_s: float = 0.032) -> None:
+                 frame_s: float = 0.032, estimator: str = "forward") -> None:
         if directions < 1 or max_directions < directions:
             raise ValueError("need 1 <= directions <= max_directions")
+        if estimator not in ("forward", "antithetic"):
+            raise ValueError(f"estimator must be 'forward' or 'antithetic', got {estimator!r}")
+        self.estimator = estimator
         self.directions, self.max_directions = directions, max_directions
         self.smoothing, self.learning_rate, self.gradient_scale = smoothing, learning_rate, gradient_scale
         self.patience = patience
@@ -86,6 +105,16 @@ class ZerothOrderAttack(Attack):
         z = torch.zeros(latent.dimension) if start is None else start.clone()
         self.optimize(oracle, latent, z, goal, generator, state)
 
+    @staticmethod
+    def _confirm(oracle: QueryOracle, latent: LatentState, probes: torch.Tensor, evaluation, goal: Goal,
+                 state: SearchState) -> bool:
+        """A probe met the goal: repair it to the MFCC floor and query it once more (it must still succeed)."""
+        hits = [i for i in range(1, len(probes)) if evaluation.success[i]]
+        if not hits or oracle.remaining < 1:
+            return False
+        candidate = latent.constraints.repair(latent.clean, probes[hits[0] : hits[0] + 1])
+        return state.observe(candidate, goal.evaluate(oracle, latent.clean[None] + candidate))
+
     def optimize(self, oracle: QueryOracle, latent: LatentState, z: torch.Tensor, goal: Goal,
                  generator: torch.Generator, state: SearchState) -> None:
         """Adam on the estimated gradient from latent ``z`` until success or the budget runs out."""
@@ -95,16 +124,22 @@ class ZerothOrderAttack(Attack):
         first, second = torch.zeros_like(z), torch.zeros_like(z)
         directions, stall, best, t = self.directions, 0, math.inf, 0
         z, delta = latent.pull_back(z)
-        while oracle.remaining >= 2:
-            q = min(directions, oracle.remaining - 1)
+        central = self.estimator == "antithetic"
+        while oracle.remaining >= (3 if central else 2):
+            q = min(directions, (oracle.remaining - 1) // (2 if central else 1))
             u = torch.randn(q, latent.dimension, generator=generator)
             u = u / u.norm(dim=1, keepdim=True)
-            probes = torch.cat([delta[None], latent.perturbations(z[None] + beta * u)])
+            steps = torch.cat([beta * u, -beta * u]) if central else beta * u
+            probes = torch.cat([delta[None], latent.probes(z[None] + steps)])
             evaluation = goal.evaluate(oracle, latent.clean[None] + probes)
-            if state.observe(probes, evaluation):
+            if state.observe(delta[None], evaluation.select([0])) or self._confirm(oracle, latent, probes, evaluation,
+                                                                                   goal, state):
                 return
             values = torch.as_tensor(evaluation.objective, dtype=torch.float32)
-            differences = (values[1:] - values[0]) / beta
+            if central:
+                differences = (values[1 : q + 1] - values[q + 1 :]) / (2 * beta)
+            else:
+                differences = (values[1:] - values[0]) / beta
             gradient = self.gradient_scale * (differences[:, None] * u).mean(0)
             t += 1
             first = 0.9 * first + 0.1 * gradient

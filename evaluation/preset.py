@@ -58,6 +58,8 @@ class BenchmarkPreset:
         evolutionary / zeroth_order: ``EvolutionaryAttack`` / ``ZerothOrderAttack`` arguments.
         task2_defenses: rows of Table 3 (``none``, ``LS``, ``DS``, ``SE``, ``TD``, ``BNN``); task2_adaptive: also run
             the adaptive rows (the attacker queries the defended system / the detector).
+        task1_adaptive: also measure each BNN mode against untargeted attackers that query it (Task 1's
+            "vs adaptive" rows).
         se_epochs: training epochs of the SE enhancer.
         bootstrap_resamples: for the 95 % intervals; seed: seeds everything.
     """
@@ -79,6 +81,7 @@ class BenchmarkPreset:
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     task2_defenses: list[str] = field(default_factory=lambda: list(DEFENSES))
     task2_adaptive: bool = True
+    task1_adaptive: bool = True
     se_epochs: int = 10
     bootstrap_resamples: int = 1000
     seed: int = 0

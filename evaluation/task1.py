@@ -7,6 +7,10 @@ Per backend and budget mode:
    FN % at the threshold calibrated on the validation split (at the target false-positive rate; also at Youden's J,
    columns "(J)"), and the WER of the inputs each detector lets through (at the first threshold) with its change
    against no filtering, for TD, transform consistency and the BNN in both modes.
+3. Adaptive rows (``task1_adaptive``): for each BNN mode, new untargeted AE / AZ campaigns on the test sources whose
+   oracle also answers that detector's score (the attacker must change the transcript *and* stay under the
+   calibrated threshold; expectation over the detector's Monte Carlo samples); the same detector, threshold and
+   metrics on the test AG examples mixed with these, reported as "<detector> vs adaptive".
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from attacks.campaign import GoalSpec
 from evaluation import metrics, plots, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
-from evaluation.setting import BackendPool, adversarial_data, budget_of
+from evaluation.setting import BackendPool, adversarial_data, budget_of, system_of
 from lit_modules.detectors.plots import plot_density, plot_roc
 
 log = logging.getLogger(__name__)
 
+ADAPTIVE_DETECTORS = ("BNN-supervised", "BNN-unsupervised")
 TITLES = {"wer": "WER % under untargeted attacks (paper Fig. 3)",
           "detection": "Detection and filtering on mixed AG / AE / AZ inputs (paper Table 2)"}
 
@@ -45,6 +50,37 @@ def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resampl
     for kind, records in campaigns.items():
         row[f"{kind} SNR dB"] = float(np.mean([r["snr_db"] for r in records if np.isfinite(r["snr_db"])]))
     return row
+
+
+def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], preset: BenchmarkPreset,
+                  sample_rate: int, batch_size: int) -> tuple[dict, tuple]:
+    """One detector on labelled ``examples`` (with the system's ``hypotheses`` for them): the table row's metrics
+    and its ROC curve (values, labels, AUC)."""
+    torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
+    values = scoring.scores(calibrated.detector, examples, sample_rate, batch_size)
+    labels = scoring.labels(examples)
+    references = [e.transcript for e in examples]
+    found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples, preset.seed)
+    filtered = metrics.filtered_wer(references, hypotheses, values >= calibrated.threshold,
+                                    preset.bootstrap_resamples, preset.seed)
+    at_youden = metrics.detection(values, labels, calibrated.threshold_youden, 0)
+    row = {"detector": name, "n": len(examples), "AUC %": found["auc"], "FP %": found["fp"], "FN %": found["fn"],
+           "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
+           "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
+           "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]}
+    return row, (values, labels, found["auc"].value / 100.0)
+
+
+def adaptive_examples(preset: BenchmarkPreset, backend_name: str, budget_settings: dict, calibrated,
+                      cache_root: Path, progress: bool) -> list:
+    """Untargeted AE / AZ examples of the test sources from campaigns that also evade ``calibrated`` (served by the
+    oracle with its checkpoint and threshold)."""
+    system = system_of(preset, backend_name, detector=calibrated.spec)
+    data = adversarial_data(preset, backend_name, GoalSpec("untargeted", adaptive=True), budget_settings,
+                            cache_root / "adversarial", preset.detectors.bnn_batch_size, progress, gaussian=False,
+                            system=system, attack_splits=("test",))
+    data.setup("fit")
+    return [e for e in data.examples["test"] if e.label == 1]
 
 
 def dispersion_view(detector, data, path: Path, cell: str) -> Path:
@@ -93,28 +129,26 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             if not test or scoring.labels(test).min() == scoring.labels(test).max():
                 raise RuntimeError(f"Task 1 {cell}: the test split needs AG and AE / AZ examples; attack more "
                                    f"source utterances (source.test_subset) or change split_fractions")
-            references = [e.transcript for e in test]
             hypotheses = scoring.transcripts(backend, test, data.batch_size)
-            labels = scoring.labels(test)
             workdir = detector_workdir(cache_root, preset, data, budget)
             detectors = build_detectors(preset, backend_name, backend, data, workdir, DETECTORS, progress)
             curves = {}
             for name, calibrated in detectors.items():
-                torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
-                values = scoring.scores(calibrated.detector, test, data.source.sample_rate, data.batch_size)
-                flagged = values >= calibrated.threshold
-                found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples,
-                                          preset.seed)
-                filtered = metrics.filtered_wer(references, hypotheses, flagged, preset.bootstrap_resamples,
-                                                preset.seed)
-                at_youden = metrics.detection(values, labels, calibrated.threshold_youden, 0)
-                tables["detection"].append({
-                    "backend": backend_name, "budget": budget, "detector": name, "n": len(test),
-                    "AUC %": found["auc"], "FP %": found["fp"], "FN %": found["fn"],
-                    "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
-                    "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
-                    "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]})
-                curves[name] = (values, labels, found["auc"].value / 100.0)
+                row, curves[name] = detection_row(name, calibrated, test, hypotheses, preset,
+                                                  data.source.sample_rate, data.batch_size)
+                tables["detection"].append({"backend": backend_name, "budget": budget, **row})
+            if preset.task1_adaptive:
+                benign = [e for e in test if e.label == 0]
+                for name in ADAPTIVE_DETECTORS:
+                    if name not in detectors:
+                        continue
+                    mixed = benign + adaptive_examples(preset, backend_name, budget_settings, detectors[name],
+                                                       cache_root, progress)
+                    label = f"{name} vs adaptive"
+                    row, curves[label] = detection_row(
+                        label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), preset,
+                        data.source.sample_rate, data.batch_size)
+                    tables["detection"].append({"backend": backend_name, "budget": budget, **row})
             images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))
             if "BNN-unsupervised" in detectors:
                 images.append(dispersion_view(detectors["BNN-unsupervised"].detector, data, out_dir / (

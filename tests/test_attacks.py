@@ -31,6 +31,8 @@ SEARCH_ATTACKS = [  # full-rate search space: the toy model listens up to 8 kHz
     pytest.param(lambda: ZerothOrderAttack(directions=8, factor=1, envelope=False), id="AZ"),
     pytest.param(lambda: EvolutionaryAttack(population=16, gradient_phase=0.0, factor=1, envelope=False), id="AE"),
     pytest.param(lambda: ZerothOrderAttack(directions=8, basis="bands", envelope=False), id="AZ-bands"),
+    pytest.param(lambda: ZerothOrderAttack(directions=4, factor=1, envelope=False, estimator="antithetic"),
+                 id="AZ-antithetic"),
     pytest.param(lambda: EvolutionaryAttack(population=16, gradient_phase=0.5, basis="bands", envelope=False),
                  id="AE-bands"),
 ]
@@ -137,6 +139,9 @@ def test_repair_makes_any_candidate_feasible(budget):
     wild = torch.randn(6, clean.numel()) * 0.3
     repaired = constraints.repair(clean, wild)
     assert bool(constraints.feasible(clean, repaired).all())
+    shrunk = constraints.mfcc_similarity(clean, repaired) < 0.99  # those the floor made it shrink ...
+    assert bool(shrunk.any())
+    assert bool((constraints.mfcc_similarity(clean, repaired)[shrunk] <= 0.951 + 1e-4).all())  # ... no more than needed
     small = torch.randn(2, clean.numel()) * 1e-4  # already feasible: unchanged
     assert torch.allclose(constraints.repair(clean, small), small, atol=1e-7)
 
@@ -204,6 +209,8 @@ def test_bad_inputs_give_clear_errors(server):
         Untargeted("   ")
     with pytest.raises(ValueError, match="budget mode"):
         PerturbationBudget("l2")
+    with pytest.raises(ValueError, match="estimator must be"):
+        EvolutionaryAttack(estimator="backward")
 
 
 # ------------------------------------------------------------------------------------------ campaign + cache

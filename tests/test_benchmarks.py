@@ -58,7 +58,7 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     def no_attacks(*args, **kwargs):
         raise AssertionError("the evaluation run must reuse the cached campaigns")
     monkeypatch.setattr(attacks.campaign, "OracleServer", no_attacks)  # ... and the evaluation attacks nothing
-    out = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
+    out = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path) + ["task1_adaptive=false"])
     record = json.loads((out / "results.json").read_text())
     wer = record["tables"]["wer"]
     assert len(wer) == 1 and {"clean", "AG", "AE", "AZ", "AE success %"} <= set(wer[0])
@@ -73,8 +73,13 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
     assert (out / "dispersion_whisper_snr10.png").is_file() and (out / "roc_whisper_snr10.png").is_file()
 
+    monkeypatch.undo()  # the rerun adds the adaptive rows: new campaigns against each trained BNN
     again = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
-    assert json.loads((again / "results.json").read_text())["tables"]["wer"][0]["AE"] == wer[0]["AE"]
+    rerun = json.loads((again / "results.json").read_text())["tables"]
+    assert rerun["wer"][0]["AE"] == wer[0]["AE"]  # the untargeted campaigns were reused
+    assert [r["detector"] for r in rerun["detection"]][4:] == ["BNN-supervised vs adaptive",
+                                                              "BNN-unsupervised vs adaptive"]
+    assert all(0 <= r["AUC %"] <= 100 for r in rerun["detection"])
     lines = (tmp_path / "results" / "leaderboard.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["versions"]["torch"] != "absent"
 

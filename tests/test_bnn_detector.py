@@ -15,7 +15,7 @@ from bayesian_torch.layers.flipout_layers.linear_flipout import LinearFlipout
 from lit_modules.detectors import calibration
 from lit_modules.detectors.activation_cache import ActivationCache
 from lit_modules.detectors.elbo import elbo_loss, kl_warmup
-from lit_modules.detectors.flipout_head import FlipoutDetectorHead, flipout_kl, masked_mean_std
+from lit_modules.detectors.flipout_head import FlipoutDetectorHead, flipout_kl, masked_mean_std, utterance_flipout
 from tests.conftest import REPO_ROOT
 
 
@@ -64,6 +64,20 @@ def test_flipout_kl_is_the_closed_form_and_agrees_with_monte_carlo():
     draws = posterior.sample((20_000,))
     monte_carlo = (posterior.log_prob(draws) - prior.log_prob(draws)).sum(1).mean()
     assert abs(float(monte_carlo) - float(expected)) < 0.03 * float(expected) + 0.5
+
+
+def test_utterance_flipout_shares_one_weight_sample_per_utterance_and_is_unbiased():
+    torch.manual_seed(0)
+    layer = _layer(inputs=6, outputs=5)
+    frame = torch.randn(6)
+    x = torch.stack([frame.repeat(3, 1), torch.randn(3, 6)])  # [B=2, T=3, D]: utterance 0 repeats one frame
+    with torch.no_grad():
+        out = utterance_flipout(layer, x, 4000)  # [S, B, T, H]
+    assert out.shape == (4000, 2, 3, 5)
+    assert torch.allclose(out[:, 0, 0], out[:, 0, 2])  # frames of one copy of an utterance: the same weights
+    assert out[:, 0, 0].std(0).min() > 0.01  # copies differ: each has its own sign pattern
+    expected = torch.nn.functional.linear(x, layer.mu_weight, layer.mu_bias)
+    assert torch.allclose(out.mean(0), expected, atol=0.03)
 
 
 def test_head_pools_only_valid_frames_and_samples_by_batch_tiling():
