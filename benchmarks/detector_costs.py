@@ -21,6 +21,7 @@ import torch
 from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
 from lit_modules.detectors.activation_cache import ActivationCache
+from lit_modules.backends.registry import TRAINED
 from lit_modules.detectors.bnn_module import BNNDetectorModule
 
 
@@ -39,13 +40,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backends", nargs="*", default=["conformer_ctc"])
     parser.add_argument("--utterances", type=int, default=20)
     parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--greedy", action="store_true",
+                        help="greedy decoding for the small trained backends (default: their beam search + LM)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     data = LibriSpeechDataModule(test_subset=args.utterances, batch_size=8, seed=0)
     batches = list(data.test_dataloader())
     rows = []
     for name in args.backends:
-        module = BNNDetectorModule(backend=name, mc_samples=args.samples).eval()
+        options = {"decoding": {"beam_size": 1}} if args.greedy and name in TRAINED else None
+        module = BNNDetectorModule(backend=name, backend_options=options, mc_samples=args.samples).eval()
         backend, layer = module.backend, module.layer
         ratios = []
         for batch in batches:
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
                     head_step(*cache.get_batch(keys, lambda idx: (_ for _ in ()).throw(RuntimeError("cache miss"))))
 
             recompute, cached = timed(epoch_recomputing, 1), timed(epoch_cached, 1)
-        rows.append({"backend": name, "layer": layer, "samples": args.samples, "utterances": len(ratios),
+        rows.append({"backend": name + (" (greedy)" if options else ""), "layer": layer, "samples": args.samples, "utterances": len(ratios),
                      "overhead_median": statistics.median(ratios), "overhead_mean": statistics.mean(ratios),
                      "epoch_recomputing_s": recompute, "epoch_cached_s": cached, "cache_speedup": recompute / cached})
     lines = ["| backend | layer | S | n | overhead (median) | overhead (mean) | head epoch, recomputing s | cached s | speed-up |",

@@ -70,6 +70,20 @@ def test_transcribe_returns_normalized_text_deterministically(backend, speech):
     assert backend.transcribe(waveforms, lengths) == first
 
 
+def test_one_pass_transcripts_and_activations_match_separate_calls(backend, speech):
+    """``transcribe_with_hidden`` (one shared forward pass where the backend can) gives what ``transcribe`` and
+    ``hidden`` give separately, for the last layer and an inner one."""
+    if Capability.HIDDEN not in backend.capabilities:
+        pytest.skip(f"{type(backend).__name__} offers no activations")
+    waveforms, lengths = pad_waveforms(speech)
+    for layer in {backend.hidden_layers[-1], backend.hidden_layers[0]}:
+        texts, activations, frames = backend.transcribe_with_hidden(waveforms, lengths, layer)
+        expected, expected_frames = backend.hidden(waveforms, lengths, layer)
+        assert texts == backend.transcribe(waveforms, lengths)
+        assert torch.equal(frames, expected_frames)
+        assert torch.allclose(activations, expected, atol=1e-5)
+
+
 def test_padding_does_not_change_results(backend, speech):
     waveforms, lengths = pad_waveforms(speech)
     batched = backend.transcribe(waveforms, lengths)

@@ -127,16 +127,26 @@ class WhisperBackend(ASRBackend):
 
     def _encode(self, features: torch.Tensor, upto_layer: int | None = None) -> torch.Tensor:
         """Encoder states [B, frames / 2, D]; ``upto_layer`` stops after that layer (no final norm)."""
+        return self._encode_keeping(features, upto_layer, stop=True)[0]
+
+    def _encode_keeping(self, features: torch.Tensor, layer: int | None, stop: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(encoder output, states after ``layer``) from one pass (``layer`` None: the output itself); ``stop``:
+        return right after ``layer`` (the first element is then those states too)."""
         encoder = self.model.model.encoder
         x = nn.functional.gelu(encoder.conv1(features))
         x = nn.functional.gelu(encoder.conv2(x)).permute(0, 2, 1)
         x = x + encoder.embed_positions.weight[: x.shape[1]]
-        for index, layer in enumerate(encoder.layers):
-            output = layer(x, None)
+        kept = None
+        for index, block in enumerate(encoder.layers):
+            output = block(x, None)
             x = output[0] if isinstance(output, tuple) else output
-            if upto_layer is not None and index == upto_layer:
-                return x
-        return encoder.layer_norm(x)
+            if layer is not None and index == layer:
+                if stop:
+                    return x, x
+                kept = x
+        x = encoder.layer_norm(x)
+        return x, (x if kept is None else kept)
 
     def _groups(self, lengths: torch.Tensor) -> dict[int, list[int]]:
         """Batch indices grouped by encoder window (items in a group share one encoder call)."""
@@ -194,16 +204,28 @@ class WhisperBackend(ASRBackend):
 
     # ----------------------------------------------------------------------------------------------- hidden, score
     def _hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._transcribe_and_hide(waveforms, lengths, layer, transcribe=False)[1:]
+
+    def _transcribe_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """One encoder pass per group serves the decoder and the detector's layer."""
+        return self._transcribe_and_hide(waveforms, lengths, layer, transcribe=True)
+
+    def _transcribe_and_hide(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str, transcribe: bool):
         upto = None if layer == "encoder.output" else int(layer.rsplit("_", 1)[1])
         frame_lengths = torch.div(lengths + _SAMPLES_PER_FRAME - 1, _SAMPLES_PER_FRAME, rounding_mode="floor")
         width = int(frame_lengths.max())
         out = torch.zeros(waveforms.shape[0], width, self.model.config.d_model, device=self.device)
+        texts: list[str] = [""] * waveforms.shape[0]
         for frames, indices in self._groups(lengths).items():
-            states = self._encode(self._log_mel(waveforms[indices], lengths[indices], frames), upto)
+            encoded, states = self._encode_keeping(self._log_mel(waveforms[indices], lengths[indices], frames), upto,
+                                                   stop=not transcribe)
             for row, index in enumerate(indices):
                 valid = int(frame_lengths[index])
                 out[index, :valid] = states[row, :valid]
-        return out, frame_lengths
+            if transcribe:
+                for index, token_ids in zip(indices, self._greedy(encoded, lengths[indices])):
+                    texts[index] = normalize_transcript(self.tokenizer.decode(token_ids))
+        return texts, out, frame_lengths
 
     def surface_form(self, text: str) -> str:
         """How Whisper would write a normalized transcript: sentence case after a space ("OPEN THE DOOR" -> " Open the door")."""
