@@ -10,7 +10,8 @@ Per backend and budget mode:
 3. Adaptive rows (``task1_adaptive``): for each BNN mode, new untargeted AE / AZ campaigns on the test sources whose
    oracle also answers that detector's score (the attacker must change the transcript *and* stay under the
    calibrated threshold; expectation over the detector's Monte Carlo samples); the same detector, threshold and
-   metrics on the test AG examples mixed with these, reported as "<detector> vs adaptive".
+   metrics on the test AG examples mixed with these, reported as "<detector> vs adaptive". The "attack success %"
+   column: the share of the test split's AE / AZ examples that met their goal (adaptive: also evaded the detector).
 """
 
 from __future__ import annotations
@@ -71,16 +72,25 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
     return row, (values, labels, found["auc"].value / 100.0)
 
 
+def attack_success(data, sources: set[str]) -> float:
+    """% of the adversarial campaigns' examples of ``sources`` that met their goal (for an adaptive goal: changed
+    the transcript and stayed under the detector's threshold, as the oracle answered during the attack)."""
+    reached = [r["success"] for spec, cache in data.campaigns() if spec.adversarial
+               for r in cache.records() if r["utterance_id"] in sources]
+    return 100.0 * float(np.mean(reached)) if reached else float("nan")
+
+
 def adaptive_examples(preset: BenchmarkPreset, backend_name: str, budget_settings: dict, calibrated,
-                      cache_root: Path, progress: bool) -> list:
+                      cache_root: Path, progress: bool) -> tuple[list, float]:
     """Untargeted AE / AZ examples of the test sources from campaigns that also evade ``calibrated`` (served by the
-    oracle with its checkpoint and threshold)."""
+    oracle with its checkpoint and threshold), and their attack success %."""
     system = system_of(preset, backend_name, detector=calibrated.spec)
     data = adversarial_data(preset, backend_name, GoalSpec("untargeted", adaptive=True), budget_settings,
                             cache_root / "adversarial", preset.detectors.bnn_batch_size, progress, gaussian=False,
                             system=system, attack_splits=("test",))
     data.setup("fit")
-    return [e for e in data.examples["test"] if e.label == 1]
+    examples = [e for e in data.examples["test"] if e.label == 1]
+    return examples, attack_success(data, {e.source_id for e in examples})
 
 
 def dispersion_view(detector, data, path: Path, cell: str) -> Path:
@@ -133,22 +143,26 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             workdir = detector_workdir(cache_root, preset, data, budget)
             detectors = build_detectors(preset, backend_name, backend, data, workdir, DETECTORS, progress)
             curves = {}
+            reached = attack_success(data, {e.source_id for e in test})
             for name, calibrated in detectors.items():
                 row, curves[name] = detection_row(name, calibrated, test, hypotheses, preset,
                                                   data.source.sample_rate, data.batch_size)
-                tables["detection"].append({"backend": backend_name, "budget": budget, **row})
+                tables["detection"].append({"backend": backend_name, "budget": budget, **row,
+                                            "attack success %": reached})
             if preset.task1_adaptive:
                 benign = [e for e in test if e.label == 0]
                 for name in ADAPTIVE_DETECTORS:
                     if name not in detectors:
                         continue
-                    mixed = benign + adaptive_examples(preset, backend_name, budget_settings, detectors[name],
-                                                       cache_root, progress)
+                    evading, reached = adaptive_examples(preset, backend_name, budget_settings, detectors[name],
+                                                         cache_root, progress)
+                    mixed = benign + evading
                     label = f"{name} vs adaptive"
                     row, curves[label] = detection_row(
                         label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), preset,
                         data.source.sample_rate, data.batch_size)
-                    tables["detection"].append({"backend": backend_name, "budget": budget, **row})
+                    tables["detection"].append({"backend": backend_name, "budget": budget, **row,
+                                                "attack success %": reached})
             images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))
             if "BNN-unsupervised" in detectors:
                 images.append(dispersion_view(detectors["BNN-unsupervised"].detector, data, out_dir / (

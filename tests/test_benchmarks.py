@@ -79,7 +79,7 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert rerun["wer"][0]["AE"] == wer[0]["AE"]  # the untargeted campaigns were reused
     assert [r["detector"] for r in rerun["detection"]][4:] == ["BNN-supervised vs adaptive",
                                                               "BNN-unsupervised vs adaptive"]
-    assert all(0 <= r["AUC %"] <= 100 for r in rerun["detection"])
+    assert all(0 <= r["AUC %"] <= 100 and 0 <= r["attack success %"] <= 100 for r in rerun["detection"])
     lines = (tmp_path / "results" / "leaderboard.jsonl").read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[0])["versions"]["torch"] != "absent"
 

@@ -132,6 +132,16 @@ class RNNTransducer(nn.Module):
     # --------------------------------------------------------------------------------------------- decoding
     def decode(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         states, out_lengths = self.encode(waveforms, lengths)
+        return self._search_all(states, out_lengths)
+
+    def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Transcripts and the encoder output from one encoder pass (``None`` for the other layer)."""
+        if layer != "encoder.output":
+            return None
+        states, out_lengths = self.encode(waveforms, lengths)
+        return self._search_all(states, out_lengths), states, out_lengths
+
+    def _search_all(self, states: torch.Tensor, out_lengths: torch.Tensor) -> list[str]:
         search = self._greedy if self.beam_size <= 1 else self._beam_search
         return [self.vocabulary.decode(search(states[i, : int(out_lengths[i])])) for i in range(states.shape[0])]
 
