@@ -12,6 +12,7 @@ Every waveform in every call is one query, whatever outputs it asks for.
 from __future__ import annotations
 
 import itertools
+import math
 import multiprocessing
 import pickle
 import traceback
@@ -87,8 +88,9 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
             continue
         try:
             answers: dict = {}
-            for start in range(0, count, max_batch):
-                stop = min(start + max_batch, count)
+            size = math.ceil(count / math.ceil(count / max_batch))  # even passes: 65 -> 33 + 32, not 64 + 1
+            for start in range(0, count, size):
+                stop = min(start + size, count)
                 part = system.respond(
                     torch.from_numpy(waveforms[start:stop]).to(system.backend.device),
                     torch.from_numpy(lengths[start:stop]),
@@ -107,7 +109,8 @@ class OracleServer:
 
     Args:
         factory: picklable zero-argument callable returning a ``TargetSystem`` (built in the server process).
-        max_batch: waveforms per forward pass (larger calls are split; one call is still P queries).
+        max_batch: most waveforms per forward pass (larger calls are split into even passes; one call is still P
+            queries).
         threads: torch intra-op threads in the server (default: torch's choice).
         start_method: multiprocessing start method; ``spawn`` never shares CUDA / OpenMP state with the parent.
     """

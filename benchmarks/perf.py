@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     print("## Oracle efficiency (attack wall time / backend time for the same queries; 1.0 = no overhead)\n")
     attack_strength.main(["--backends", args.backend, "--utterances", str(min(args.utterances, 3)),
                           "--query-budget", str(args.query_budget), "--early-budget", str(args.query_budget // 2),
-                          "--goals", "untargeted", "--modes", "snr"])
+                          "--goals", "untargeted", "--modes", "snr", "--basis", "bands"])
     print("\n## Detection overhead (S = 32) and activation-cache speed-up\n")
     detector_costs.main(["--backends", args.backend, "--utterances", str(args.utterances)])
     print("\n## Benchmark runs (latest per task and preset)\n")

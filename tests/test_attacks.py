@@ -130,6 +130,16 @@ def test_every_waveform_in_a_call_is_one_query(server):
     assert oracle.queries_used == 5 and oracle.remaining == 95
 
 
+def test_calls_larger_than_a_forward_pass_are_split_and_answered_in_order():
+    waveforms = np.stack([speech_like(seed=i) for i in range(5)])
+    with OracleServer(functools.partial(toy_system, 0), max_batch=2) as small:  # 5 -> passes of 2, 2, 1
+        split = small.session(5).query(waveforms, score_texts="A", detect=False)
+    with OracleServer(functools.partial(toy_system, 0)) as whole:
+        single = whole.session(5).query(waveforms, score_texts="A", detect=False)
+    assert split.transcripts == single.transcripts
+    assert np.allclose(split.scores, single.scores, atol=1e-4)
+
+
 # ------------------------------------------------------------------------------------------ constraints
 @pytest.mark.parametrize("budget", [PerturbationBudget("linf", delta_max=0.01), PerturbationBudget("snr", snr_db=10.0)],
                          ids=["linf", "snr"])
