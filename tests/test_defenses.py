@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from datamodules.batch import pad_waveforms
 from lit_modules.defenses import DownSampling, LocalSmoothing
 from lit_modules.defenses.attention_unet import AttentionUNet
 from lit_modules.defenses.enhancer_module import EnhancerModule
@@ -56,6 +57,20 @@ def test_prefix_mismatch_metrics():
     assert prefix_mismatch("TURN", "TURN ON", "cer") == 0.0
     with pytest.raises(ValueError, match="metric"):
         prefix_mismatch("A", "A", "bleu")
+
+
+def test_temporal_dependency_is_low_on_clean_and_high_on_a_spliced_two_utterance_input():
+    """A splice of a quiet utterance and a normal-level one is not temporally consistent for a recognizer with
+    utterance-level feature normalization (the toy's and the small backends' front-end): in the whole input the
+    loud part sets the statistics, so the quiet part's transcript differs from what its own prefix gives."""
+    detector = TemporalDependencyDetector(toy_backend(0), k=0.5, metric="cer")
+    clean = [torch.from_numpy(speech_like(2.0, seed=s)) for s in range(4)]
+    spliced = [torch.cat([0.1 * torch.from_numpy(speech_like(1.0, seed=s)), torch.from_numpy(speech_like(1.0, seed=s + 10))])
+               for s in range(4)]
+    clean_scores = detector.score(*pad_waveforms(clean))
+    spliced_scores = detector.score(*pad_waveforms(spliced))
+    assert clean_scores.max() < 0.3, clean_scores
+    assert spliced_scores.min() > 0.6, spliced_scores
 
 
 def test_enhancer_trains_a_few_steps_and_reduces_noise():
