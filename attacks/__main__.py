@@ -4,11 +4,13 @@
 
 Prints a summary table (success rate, queries, SNR, l_inf, MFCC similarity) and writes it next to the cache.
 The target system is built inside the oracle's process by ``system_factory`` (a dotted path) with ``system``'s
-arguments; this process never holds a model.
+arguments; this process never holds a model. ``--prior '{backend: conformer_ctc, checkpoint: surrogate.ckpt}'``
+adds a transfer prior: the attacker's own surrogate, in a process of its own, guides the zeroth-order search.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -20,6 +22,7 @@ from attacks.base import Attack
 from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.summary import summarize, summary_markdown
+from attacks.transfer_prior import TransferPrior
 from datamodules.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
 
@@ -33,6 +36,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--system_factory", type=str, default="lit_modules.target_system.build_system")
     parser.add_argument("--system", type=dict, default={"backend": "conformer_ctc"},
                         help="keyword arguments of the system factory (backend, defense, detector, ...)")
+    parser.add_argument("--prior", type=dict | None, default=None,
+                        help="transfer prior: keyword arguments of lit_modules.surrogate.build_surrogate (the attacker's "
+                             "own model, e.g. {backend: conformer_ctc, checkpoint: my.ckpt}); never the attacked model")
     parser.add_argument("--attack", type=Attack, required=True)
     parser.add_argument("--goal", type=GoalSpec, default=GoalSpec())
     parser.add_argument("--budget", type=PerturbationBudget, default=PerturbationBudget())
@@ -54,9 +60,12 @@ def main(args: list[str] | None = None) -> dict:
     label = "-".join(str(v) for v in config.system.values() if isinstance(v, (str, int, float))) or "system"
     cache_root = Path(config.cache_root) if config.cache_root else default_cache_dir() / "adversarial"
     factory = functools.partial(build_by_name, config.system_factory, **config.system)
-    cache = run_campaign(sources, factory, label, config.attack, config.goal, config.budget, cache_root,
-                         query_budget=config.query_budget, seed=config.seed, rank=config.rank,
-                         world_size=config.world_size)
+    prior = None if config.prior is None else TransferPrior(
+        functools.partial(build_by_name, "lit_modules.surrogate.build_surrogate", **config.prior))
+    with prior or contextlib.nullcontext():
+        cache = run_campaign(sources, factory, label, config.attack, config.goal, config.budget, cache_root,
+                             query_budget=config.query_budget, seed=config.seed, rank=config.rank,
+                             world_size=config.world_size, prior=prior)
     summary = summarize(cache.records())
     table = summary_markdown({f"{config.attack.name} {config.goal.label} {config.budget.label}": summary})
     print(f"\n{cache.directory}\n\n{table}")

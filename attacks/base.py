@@ -14,16 +14,19 @@ from attacks.constraints import Constraints
 from attacks.goals import Evaluation, Goal
 from attacks.oracle import QueryBudgetExceeded, QueryOracle
 from attacks.result import AttackResult
+from attacks.transfer_prior import TransferPrior
 
 MIN_DURATION_S = 0.1
 SILENCE_RMS = 1e-4
 
 
 class SearchState:
-    """Best feasible candidate so far, success, and the (queries, objective, success) history."""
+    """Best feasible candidate so far, success, and the (queries, objective, success) history; ``prior``: the
+    attacker's transfer prior, if it has one (attacks that can use it read it here)."""
 
-    def __init__(self, oracle: QueryOracle, clean: torch.Tensor) -> None:
+    def __init__(self, oracle: QueryOracle, clean: torch.Tensor, prior: TransferPrior | None = None) -> None:
         self.oracle = oracle
+        self.prior = prior
         self.best_delta = torch.zeros_like(clean)
         self.best_objective = math.inf
         self.best_transcript: str | None = None
@@ -56,13 +59,16 @@ class Attack(ABC):
     revision: int = 1  # bumped when the search changes, so cached campaigns of the old search are not reused
 
     def __call__(self, oracle: QueryOracle, clean, goal: Goal, constraints: Constraints | None = None,
-                 seed: int = 0, transcript_clean: str = "") -> AttackResult:
-        """Attack one utterance. ``clean``: [T] float waveform in [-1, 1] at the oracle's sample rate."""
+                 seed: int = 0, transcript_clean: str = "", prior: TransferPrior | None = None) -> AttackResult:
+        """Attack one utterance. ``clean``: [T] float waveform in [-1, 1] at the oracle's sample rate; ``prior``:
+        an optional transfer prior (the attacker's own surrogate; must not be the attacked model)."""
         constraints = constraints or Constraints(sample_rate=oracle.sample_rate)
         clean = torch.as_tensor(np.asarray(clean, np.float32)).flatten()
         self._check(oracle, clean)
+        if prior is not None:
+            prior.check_distinct(oracle)
         generator = torch.Generator().manual_seed(int(seed))
-        state = SearchState(oracle, clean)
+        state = SearchState(oracle, clean, prior)
         started = time.perf_counter()
         with torch.inference_mode():
             try:

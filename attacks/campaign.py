@@ -22,6 +22,7 @@ from attacks.cache import AdversarialCache
 from attacks.constraints import Constraints, PerturbationBudget
 from attacks.goals import TARGET_PHRASE, DetectorEvasion, Goal, Targeted, Untargeted
 from attacks.oracle import DEFAULT_QUERY_BUDGET, OracleServer
+from attacks.transfer_prior import TransferPrior
 from datamodules.text import normalize_transcript
 
 log = logging.getLogger(__name__)
@@ -86,21 +87,26 @@ def load_source(source: SourceUtterance, sample_rate: int) -> np.ndarray:
 
 
 def campaign_cache(system_label: str, attack: Attack, goal: GoalSpec, budget: PerturbationBudget, cache_root,
-                   query_budget: int = DEFAULT_QUERY_BUDGET, seed: int = 0) -> AdversarialCache:
+                   query_budget: int = DEFAULT_QUERY_BUDGET, seed: int = 0,
+                   prior: TransferPrior | None = None) -> AdversarialCache:
     """The cache folder of one campaign configuration (created empty if new)."""
     config = {"system": system_label, "attack": attack.describe(), "goal": asdict(goal), "budget": asdict(budget),
               "query_budget": query_budget, "seed": seed}
-    return AdversarialCache(cache_root, config, label=f"{system_label}-{attack.name}-{goal.label}-{budget.label}")
+    if prior is not None:  # (no key otherwise: campaigns without a prior keep their folders)
+        config["prior"] = prior.describe()
+    label = f"{system_label}-{attack.name}{'-prior' if prior is not None else ''}-{goal.label}-{budget.label}"
+    return AdversarialCache(cache_root, config, label=label)
 
 
 def run_campaign(sources: list[SourceUtterance], system_factory: Callable, system_label: str, attack: Attack,
                  goal: GoalSpec, budget: PerturbationBudget, cache_root, query_budget: int = DEFAULT_QUERY_BUDGET,
                  seed: int = 0, rank: int = 0, world_size: int = 1, progress: bool = True,
-                 server: OracleServer | None = None) -> AdversarialCache:
-    """Attack every eligible source (this rank's shard), skipping finished ones; returns the cache."""
+                 server: OracleServer | None = None, prior: TransferPrior | None = None) -> AdversarialCache:
+    """Attack every eligible source (this rank's shard), skipping finished ones; returns the cache. ``prior``: the
+    attacker's transfer prior (its own surrogate model), passed to every attack call."""
     if query_budget < 1:
         raise ValueError(f"query budget must be >= 1, got {query_budget}")
-    cache = campaign_cache(system_label, attack, goal, budget, cache_root, query_budget, seed)
+    cache = campaign_cache(system_label, attack, goal, budget, cache_root, query_budget, seed, prior)
     eligible = sorted((s for s in sources if goal.eligible(s)), key=lambda s: s.utterance_id)
     skipped = len(sources) - len(eligible)
     if skipped:
@@ -121,7 +127,8 @@ def run_campaign(sources: list[SourceUtterance], system_factory: Callable, syste
             session = server.session(query_budget)
             clean_transcript = session.transcribe(clean)[0]
             result = attack(session, clean, goal.build(clean_transcript), constraints,
-                            seed=utterance_seed(seed, source.utterance_id), transcript_clean=clean_transcript)
+                            seed=utterance_seed(seed, source.utterance_id), transcript_clean=clean_transcript,
+                            prior=prior)
             record = {**result.summary(), "reference": source.transcript, "source_audio": source.audio_path,
                       "budget": budget.label, "goal": goal.label, "system": system_label}
             cache.write(source.utterance_id, result.adversarial, server.info["sample_rate"], record, rank=rank)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 import pickle
 import traceback
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from attacks.process_host import HostError, ProcessHost
 
 DEFAULT_QUERY_BUDGET = 10_000
 
@@ -28,7 +29,7 @@ class QueryBudgetExceeded(RuntimeError):
     """A call asked for more queries than the session has left (nothing was evaluated)."""
 
 
-class OracleError(RuntimeError):
+class OracleError(HostError):
     """The target system failed on a query (the message carries the server's error)."""
 
 
@@ -104,7 +105,7 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
             connection.send(("error", f"{type(error).__name__}: {error}"))
 
 
-class OracleServer:
+class OracleServer(ProcessHost):
     """Runs a target system in its own process and opens budgeted query sessions on it.
 
     Args:
@@ -115,22 +116,13 @@ class OracleServer:
         start_method: multiprocessing start method; ``spawn`` never shares CUDA / OpenMP state with the parent.
     """
 
+    error = OracleError
+    special_statuses = {"budget": QueryBudgetExceeded}
+
     def __init__(self, factory: Callable, max_batch: int = 64, threads: int | None = None,
                  start_method: str = "spawn", startup_timeout_s: float = 600.0) -> None:
-        context = multiprocessing.get_context(start_method)
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(factory, child, max_batch, threads), daemon=True,
-                                        name="oracle-server")
-        self._process.start()
-        child.close()
-        if not self._connection.poll(startup_timeout_s):
-            self.close()
-            raise OracleError(f"the target system did not start within {startup_timeout_s:.0f} s")
-        status, info = self._connection.recv()
-        if status != "ready":
-            self.close()
-            raise OracleError(info)
-        self.info: dict = info
+        super().__init__(_serve, factory, max_batch, threads, name="oracle-server", start_method=start_method,
+                         startup_timeout_s=startup_timeout_s)
         self._session_ids = itertools.count()
 
     def session(self, budget: int = DEFAULT_QUERY_BUDGET) -> "QueryOracle":
@@ -140,37 +132,6 @@ class OracleServer:
         session = next(self._session_ids)
         self._request(("open", session, int(budget)))
         return QueryOracle(self, session, int(budget))
-
-    def _request(self, message: tuple):
-        if not self._process.is_alive():
-            raise OracleError(f"the oracle process has exited (code {self._process.exitcode})")
-        self._connection.send(message)
-        status, payload = self._connection.recv()
-        if status == "budget":
-            raise QueryBudgetExceeded(payload)
-        if status == "error":
-            raise OracleError(payload)
-        return payload
-
-    def close(self) -> None:
-        if self._process.is_alive():
-            try:
-                self._connection.send(("close",))
-            except (BrokenPipeError, OSError):
-                pass
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
-        self._connection.close()
-
-    def __enter__(self) -> "OracleServer":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __reduce__(self):
-        raise pickle.PicklingError("an OracleServer cannot be pickled or sent to another process")
 
 
 class QueryOracle:
@@ -217,6 +178,11 @@ class QueryOracle:
     @property
     def detector_stochastic(self) -> bool:
         return self._server.info["detector_stochastic"]
+
+    @property
+    def fingerprint(self) -> str | None:
+        """An opaque hash of the attacked backend's parameters (only to tell models apart)."""
+        return self._server.info.get("fingerprint")
 
     # queries --------------------------------------------------------------------------------------------
     def query(self, waveforms, *, score_texts: list[str] | None = None, transcribe: bool = True,

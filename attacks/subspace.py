@@ -14,6 +14,21 @@ import torch
 import torch.nn.functional as F
 
 
+def interpolation_adjoint(y: torch.Tensor, size: int) -> torch.Tensor:
+    """Transpose of ``F.interpolate(z[:, None], T, mode="linear", align_corners=True)[:, 0]`` from ``size`` points:
+    y [N, T] -> [N, size]. Output sample t reads the latent at position t (size - 1) / (T - 1), linearly between
+    its two neighbours; the transpose adds y[t] back to those two with the same weights."""
+    length = y.shape[1]
+    position = torch.arange(length, dtype=torch.float32) * ((size - 1) / max(1, length - 1))  # as torch computes it
+    left = position.floor().long().clamp(max=size - 1)
+    right = (left + 1).clamp(max=size - 1)
+    weight_right = (position - left).to(y.dtype)
+    out = torch.zeros(y.shape[0], size, dtype=y.dtype)
+    out.index_add_(1, left, y * (1 - weight_right)[None])
+    out.index_add_(1, right, y * weight_right[None])
+    return out
+
+
 class LowRateBasis:
     """Args: factor: down-sampling factor of the latent (1 = full rate); envelope: shape by the clean envelope;
     envelope_window_s: moving-average window; envelope_floor: envelope minimum (perturbation allowed in pauses)."""
@@ -45,6 +60,13 @@ class LowRateBasis:
         upsampled = z[:, None, :] if z.shape[1] == length else F.interpolate(
             z[:, None, :], size=length, mode="linear", align_corners=True)
         return upsampled[:, 0, :] * weights[None]
+
+    def adjoint(self, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The transpose of ``decode``: waveform-domain vectors y [P, T] -> latent vectors [P, d], so that
+        <decode(z), y> = <z, adjoint(y)>; it maps a waveform gradient to the latent's."""
+        shaped = y * weights[None]
+        size = self.dimension(weights.shape[0])
+        return shaped if size == weights.shape[0] else interpolation_adjoint(shaped, size)
 
     def describe(self) -> dict:
         return {"factor": self.factor, "envelope": self.envelope, "envelope_floor": self.floor}
@@ -94,6 +116,12 @@ class BandNoiseBasis(LowRateBasis):
         gains = z.reshape(z.shape[0] * self.bands, 1, -1)
         upsampled = F.interpolate(gains, size=length, mode="linear", align_corners=True)
         return (upsampled.reshape(z.shape[0], self.bands, length) * weights[None]).sum(1)
+
+    def adjoint(self, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """y [P, T], weights [bands, T] -> latent vectors [P, bands x frames] (the transpose of ``decode``)."""
+        frames = self.dimension(weights.shape[-1]) // self.bands
+        shaped = (y[:, None, :] * weights[None]).reshape(y.shape[0] * self.bands, -1)
+        return interpolation_adjoint(shaped, frames).reshape(y.shape[0], self.bands * frames)
 
     def describe(self) -> dict:
         return {"kind": "bands", "bands": self.bands, "frame_s": self.factor / self.sample_rate,

@@ -11,6 +11,7 @@ Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import time
@@ -22,6 +23,7 @@ from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campa
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.oracle import OracleServer
+from attacks.transfer_prior import TransferPrior
 from attacks.zeroth_order import ZerothOrderAttack
 from datamodules import LibriSpeechDataModule
 from datamodules.audio_io import load_audio
@@ -80,6 +82,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="the attacks' latent: low-rate waveform or band-noise (spectro-temporal) gains")
     parser.add_argument("--smoothing", type=float, default=None,
                         help="zeroth-order beta as a fraction of the budget's scale (default: the attacks' own)")
+    parser.add_argument("--prior-checkpoint", default=None,
+                        help="transfer prior: the attacker's own surrogate (a checkpoint of --prior-backend; never the "
+                             "attacked model, which is refused) guides the zeroth-order search")
+    parser.add_argument("--prior-backend", default="conformer_ctc", help="architecture of --prior-checkpoint")
     parser.add_argument("--estimator", default=None, choices=["forward", "antithetic"],
                         help="zeroth-order differences (default: the attacks' own, forward)")
     args = parser.parse_args(argv)
@@ -98,7 +104,10 @@ def main(argv: list[str] | None = None) -> dict:
         if args.threads:
             torch.set_num_threads(args.threads)
         per_query = forward_seconds_per_query(backend, options, sources, 32, "OPEN THE DOOR")
-        with OracleServer(factory, threads=args.threads) as server:
+        prior = None if args.prior_checkpoint is None else TransferPrior(functools.partial(
+            build_by_name, "lit_modules.surrogate.build_surrogate", backend=args.prior_backend,
+            checkpoint=args.prior_checkpoint), threads=args.threads)
+        with OracleServer(factory, threads=args.threads) as server, prior or contextlib.nullcontext():
             for name in args.attacks:
                 tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator)) if v is not None}
                 attack = ATTACKS[name](basis=args.basis, **tuning)
@@ -106,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
                     for mode in args.modes:
                         goal = GoalSpec(goal_kind)
                         cache = run_campaign(sources, factory, label, attack, goal, BUDGETS[mode], cache_root,
-                                             query_budget=args.query_budget, seed=args.seed, server=server)
+                                             query_budget=args.query_budget, seed=args.seed, server=server,
+                                             prior=prior)
                         records = [r for r in cache.records() if r["utterance_id"] in {s.utterance_id for s in sources}]
                         if not records:
                             continue
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
                         queries = sum(r["queries"] for r in records)
                         wall = sum(r["wall_time_s"] for r in records)
                         row = {
-                            "backend": label, "attack": name, **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
+                            "backend": label, "attack": name + ("+prior" if prior is not None else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
                             "utterances": len(records),
                             f"success_at_{args.early_budget}": success_by(records, args.early_budget),
                             f"success_at_{args.query_budget}": success_by(records, args.query_budget),

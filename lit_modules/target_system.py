@@ -32,13 +32,15 @@ class TargetSystem(nn.Module):
         return self.backend.sample_rate
 
     def describe(self) -> dict:
-        """Public facts an attacker may know: sample rate, what can be queried, the detector's threshold."""
+        """Public facts an attacker may know: sample rate, what can be queried, the detector's threshold, and an
+        opaque fingerprint of the backend (so a transfer attack can prove its surrogate is another model)."""
         return {
             "sample_rate": self.sample_rate,
             "can_score": Capability.SCORE in self.backend.capabilities,
             "can_detect": self.detector is not None,
             "detector_stochastic": bool(self.detector is not None and self.detector.stochastic),
             "detector_threshold": float(self.detector.threshold) if self.detector is not None else None,
+            "fingerprint": self.backend.fingerprint(),
         }
 
     @torch.no_grad()

@@ -79,10 +79,10 @@ def test_attack_code_never_imports_models_or_autograd():
                 assert not name.startswith(forbidden), f"{path.name} imports {name}"
 
 
-def test_oracle_session_reaches_no_model_parameter_or_tensor(server):
-    oracle = server.session(10)
-    seen, stack, reached = set(), [oracle], []
-    while stack:  # everything reachable from what an attack holds
+def reachable_models_and_tensors(holding) -> list[str]:
+    """Type names of every module or tensor reachable from ``holding`` (what an attack holds)."""
+    seen, stack, reached = set(), [holding], []
+    while stack:
         obj = stack.pop()
         if id(obj) in seen or isinstance(obj, CODE_NOT_DATA):
             continue  # classes, functions and modules are code the attacker could import anyway, not state
@@ -90,6 +90,12 @@ def test_oracle_session_reaches_no_model_parameter_or_tensor(server):
         if isinstance(obj, (torch.nn.Module, torch.Tensor)):
             reached.append(type(obj).__name__)
         stack.extend(gc.get_referents(obj))
+    return reached
+
+
+def test_oracle_session_reaches_no_model_parameter_or_tensor(server):
+    oracle = server.session(10)
+    reached = reachable_models_and_tensors(oracle)
     assert not reached, f"an attack could reach {reached}"
     assert oracle.query(speech_like(0.5), score_texts="A").scores.dtype == np.float64  # plain NumPy answers
     for thing in (oracle, server):

@@ -90,3 +90,15 @@ def toy_system_with_defense(defense: str = "down_sampling", seed: int = 0) -> Ta
 
     modules = {"down_sampling": DownSampling, "local_smoothing": LocalSmoothing}
     return TargetSystem(toy_backend(seed), defense=modules[defense]())
+
+
+def toy_surrogate(seed: int = 0, weight_noise: float = 0.0):
+    """The attacker's own model for transfer-prior tests: the toy with ``seed``, its output weights perturbed by
+    N(0, weight_noise^2) (0: an exact copy of the victim with that seed, which an attack must refuse)."""
+    from lit_modules.surrogate import Surrogate
+
+    model = ToyCTC(seed)
+    with torch.no_grad():
+        model.output.weight.add_(weight_noise * torch.randn(model.output.weight.shape,
+                                                            generator=torch.Generator().manual_seed(1000 + seed)))
+    return Surrogate(TrainedModelBackend(model), label=f"toy{seed}+{weight_noise:g}")

@@ -6,6 +6,7 @@ Conventions: waveforms [B, T] float32 mono at ``sample_rate`` (16 kHz) in [-1, 1
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from enum import Enum
 
@@ -130,6 +131,27 @@ class ASRBackend(nn.Module, ABC):
         if len(texts) != waveforms.shape[0]:
             raise ValueError(f"{len(texts)} texts for a batch of {waveforms.shape[0]}")
         return self._score(*self.check_input(waveforms, lengths), texts).detach().float()
+
+    def score_gradient(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """d (negative log-likelihood of each text) / d waveform, [B, T] (per item: items do not interact).
+        White-box: for an attacker's *own* surrogate model (``lit_modules.surrogate``); no oracle offers it."""
+        self._require(Capability.SCORE)
+        if len(texts) != waveforms.shape[0]:
+            raise ValueError(f"{len(texts)} texts for a batch of {waveforms.shape[0]}")
+        waveforms, lengths = self.check_input(waveforms, lengths)
+        with torch.enable_grad():
+            inputs = waveforms.detach().clone().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(self._score(inputs, lengths, texts).sum(), inputs)
+        return gradient.detach().float()
+
+    def fingerprint(self) -> str:
+        """SHA-256 (first 16 hex digits) of the parameters and buffers: tells two models apart without revealing
+        either (a transfer attack's surrogate must not be the attacked model itself)."""
+        digest = hashlib.sha256(type(self).__name__.encode())
+        for name, tensor in sorted(self.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     @abstractmethod
     def _transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]: ...

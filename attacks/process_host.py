@@ -1,0 +1,74 @@
+"""A model in its own process, reached only through a pipe of plain values.
+
+``ProcessHost`` starts ``serve(factory, connection, *options)`` in a fresh (``spawn``) process; the child builds its
+model from the picklable ``factory`` and answers ``(kind, ...)`` requests with ``(status, payload)``. Whatever the
+child holds (modules, parameters, gradients) never exists in the parent, so code that only holds the host cannot
+reach it. The query oracle (the victim system) and the transfer prior (the attacker's own surrogate) both live so.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from typing import Callable
+
+
+class HostError(RuntimeError):
+    """The hosted model failed to start or to answer (the message carries the child's error)."""
+
+
+class ProcessHost:
+    """Args: serve: the child's loop, ``serve(factory, connection, *options)``; it first sends ``("ready", info)``
+    or ``("error", message)``; factory: picklable zero-argument callable building the model in the child;
+    options: more picklable arguments for ``serve``; name: the process name; start_method: ``spawn`` never shares
+    CUDA / OpenMP state with the parent."""
+
+    error = HostError
+    special_statuses: dict[str, type[Exception]] = {}
+
+    def __init__(self, serve: Callable, factory: Callable, *options, name: str = "model-host",
+                 start_method: str = "spawn", startup_timeout_s: float = 600.0) -> None:
+        context = multiprocessing.get_context(start_method)
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=serve, args=(factory, child, *options), daemon=True, name=name)
+        self._process.start()
+        child.close()
+        if not self._connection.poll(startup_timeout_s):
+            self.close()
+            raise self.error(f"the {name} did not start within {startup_timeout_s:.0f} s")
+        status, info = self._connection.recv()
+        if status != "ready":
+            self.close()
+            raise self.error(info)
+        self.info: dict = info
+
+    def _request(self, message: tuple):
+        if not self._process.is_alive():
+            raise self.error(f"the {self._process.name} process has exited (code {self._process.exitcode})")
+        self._connection.send(message)
+        status, payload = self._connection.recv()
+        if status in self.special_statuses:
+            raise self.special_statuses[status](payload)
+        if status == "error":
+            raise self.error(payload)
+        return payload
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            try:
+                self._connection.send(("close",))
+            except (BrokenPipeError, OSError):
+                pass
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+        self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __reduce__(self):
+        raise pickle.PicklingError(f"a {type(self).__name__} cannot be pickled or sent to another process")
