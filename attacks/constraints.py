@@ -101,8 +101,9 @@ class Constraints:
         low, high = torch.zeros_like(a), torch.ones_like(a)
         low_d = torch.zeros_like(a)  # the dissimilarity at ``low`` (none at a = 0)
         active = torch.arange(len(subset))
+        similarity_at = self.similarity.along(clean, subset)
         for _ in range(steps):
-            d = (1.0 - self.mfcc_similarity(clean, subset[active] * a[active, None].to(deltas.dtype)).double())
+            d = (1.0 - similarity_at(a[active], active).double())
             d = d.clamp(min=1e-12)
             ok = d <= room
             low[active] = torch.where(ok, a[active], low[active])

@@ -160,6 +160,24 @@ def test_repair_makes_any_candidate_feasible(budget):
     assert bool((constraints.mfcc_similarity(clean, repaired)[shrunk] <= 0.951 + 1e-4).all())  # ... no more than needed
     small = torch.randn(2, clean.numel()) * 1e-4  # already feasible: unchanged
     assert torch.allclose(constraints.repair(clean, small), small, atol=1e-7)
+    for i in range(len(wild)):  # each repaired candidate is feasible on its own, not only inside its batch
+        assert bool(constraints.feasible(clean, repaired[i : i + 1]).all())
+
+
+def test_mfcc_similarity_of_an_item_does_not_depend_on_its_batch_and_scaling_reuses_spectra():
+    similarity = Constraints().similarity
+    clean = torch.from_numpy(speech_like())
+    clean[4_000:8_000] = 0.0  # digital silence: where torchaudio's batch-wide 80 dB floor would bind
+    deltas = torch.randn(4, clean.numel(), generator=torch.Generator().manual_seed(0)) * 0.02
+    deltas[0, 3_000:9_000] = 0.0  # the first candidate leaves the silence silent ...
+    deltas[1] *= 30.0  # ... and has a loud batch-mate
+    alone = similarity(clean, clean[None] + deltas[:1])
+    batched = similarity(clean, clean[None] + deltas)
+    assert torch.allclose(alone, batched[:1], atol=1e-6)
+    scales = torch.tensor([0.2, 1.0, 0.5])
+    rows = torch.tensor([0, 2, 3])
+    direct = similarity(clean, clean[None] + scales[:, None] * deltas[rows])
+    assert torch.allclose(similarity.along(clean, deltas)(scales, rows), direct, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ strength
