@@ -14,13 +14,12 @@ from __future__ import annotations
 import itertools
 import math
 import pickle
-import traceback
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from attacks.process_host import HostError, ProcessHost
+from attacks.process_host import HostError, ProcessHost, build_in_child, requests
 
 DEFAULT_QUERY_BUDGET = 10_000
 
@@ -56,23 +55,12 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
     import torch
 
     torch.set_grad_enabled(False)
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        system = factory()
-        connection.send(("ready", system.describe()))
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
-        connection.send(("error", f"building the target system failed: {error!r}\n{traceback.format_exc()}"))
+    system = build_in_child(factory, connection, threads, "target system")
+    if system is None:
         return
     sessions: dict[int, list[int]] = {}  # id -> [budget, used]
-    while True:
-        try:
-            request = connection.recv()
-        except EOFError:
-            return
+    for request in requests(connection):
         kind = request[0]
-        if kind == "close":
-            return
         if kind == "open":
             _, session, budget = request
             sessions[session] = [budget, 0]

@@ -10,11 +10,40 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-from typing import Callable
+import traceback
+from typing import Callable, Iterator
 
 
 class HostError(RuntimeError):
     """The hosted model failed to start or to answer (the message carries the child's error)."""
+
+
+def build_in_child(factory: Callable, connection, threads: int | None, what: str):
+    """Child side: set torch's threads, build the model and report ``("ready", model.describe())``; on failure
+    report the error (the parent raises it) and return None."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        model = factory()
+        connection.send(("ready", model.describe()))
+        return model
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+        connection.send(("error", f"building the {what} failed: {error!r}\n{traceback.format_exc()}"))
+        return None
+
+
+def requests(connection) -> Iterator[tuple]:
+    """Child side: the parent's requests, until it says ``close`` or goes away."""
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            return
+        if request[0] == "close":
+            return
+        yield request
 
 
 class ProcessHost:

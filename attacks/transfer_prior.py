@@ -10,12 +10,11 @@ oracle's and refuses a match.
 
 from __future__ import annotations
 
-import traceback
 from typing import Callable
 
 import numpy as np
 
-from attacks.process_host import HostError, ProcessHost
+from attacks.process_host import HostError, ProcessHost, build_in_child, requests
 
 
 class TransferPriorError(HostError):
@@ -26,22 +25,10 @@ def _serve(factory: Callable, connection, threads: int | None) -> None:
     """Surrogate loop (child process): build it, then answer gradient requests until told to close."""
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        surrogate = factory()
-        connection.send(("ready", surrogate.describe()))
-    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
-        connection.send(("error", f"building the surrogate failed: {error!r}\n{traceback.format_exc()}"))
+    surrogate = build_in_child(factory, connection, threads, "surrogate")
+    if surrogate is None:
         return
-    while True:
-        try:
-            request = connection.recv()
-        except EOFError:
-            return
-        if request[0] == "close":
-            return
-        _, waveforms, texts = request
+    for _, waveforms, texts in requests(connection):
         try:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long)
             gradients = surrogate.gradients(torch.from_numpy(waveforms), lengths, texts)

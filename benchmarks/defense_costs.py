@@ -11,7 +11,6 @@ enhancer checkpoint: ``--se-checkpoint``, else the newest ``se.ckpt`` the benchm
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from benchmarks.detector_costs import timed
 from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
 from evaluation.metrics import corpus_wer
-from evaluation.report import flat, markdown_table
+from evaluation.report import publish_rows
 from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.defenses.down_sampling import DownSampling
 from lit_modules.defenses.enhancer_module import SpeechEnhancement
@@ -60,10 +59,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append({"backend": name, "defense": defense_name, "n": len(utterances),
                          "clean WER % [95 % CI]": corpus_wer(references, hypotheses),
                          "latency / backend alone (median)": statistics.median(ratios)})
-    print(markdown_table(rows, digits=2))
-    out = default_cache_dir() / "results" / "defense_costs.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([flat(r) for r in rows], indent=2))
+    publish_rows(rows, "defense_costs", digits=2)
     return {"rows": rows}
 
 

@@ -12,15 +12,13 @@ Results: a Markdown table and ``<cache>/results/td_splicing.json``.
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
 from datamodules import LibriSpeechDataModule
 from datamodules.batch import pad_waveforms
-from datamodules.cache_dir import default_cache_dir
 from evaluation.metrics import detection
-from evaluation.report import flat, markdown_table
+from evaluation.report import publish_rows
 from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.detectors.temporal_dependency import TemporalDependencyDetector
 
@@ -48,10 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append({"backend": name, "gain of A (dB)": gain_db, "n": args.pairs,
                          "TD clean (mean)": float(clean.mean()), "TD spliced (mean)": float(spliced.mean()),
                          "AUC % [95 % CI]": detection(torch.cat([clean, spliced]), labels, 0.5)["auc"]})
-    print(markdown_table(rows, digits=3))
-    out = default_cache_dir() / "results" / "td_splicing.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps([flat(r) for r in rows], indent=2))
+    publish_rows(rows, "td_splicing", digits=3)
     return {"rows": rows}
 
 

@@ -52,6 +52,17 @@ def flat(row: dict) -> dict:
     return out
 
 
+def publish_rows(rows: list[dict], name: str, digits: int = 2) -> Path:
+    """A benchmark's result: print its rows as a Markdown table and write them to ``<cache>/results/<name>.json``."""
+    from datamodules.cache_dir import default_cache_dir
+
+    print(markdown_table(rows, digits=digits))
+    out = default_cache_dir() / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([flat(r) for r in rows], indent=2))
+    return out
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in PACKAGES:
