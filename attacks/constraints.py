@@ -89,7 +89,9 @@ class Constraints:
         Returns perturbations [P, T]."""
         deltas = self.budget.project(clean, deltas)
         room = 1.0 - self.budget.min_mfcc_similarity  # allowed dissimilarity
-        dissimilarity = 1.0 - self.mfcc_similarity(clean, deltas).double()
+        similarity_at = self.similarity.along(clean, deltas)  # one STFT per candidate for the whole search
+        everyone = torch.arange(len(deltas))
+        dissimilarity = 1.0 - similarity_at(torch.ones(len(deltas)), everyone).double()
         bad = dissimilarity > room
         if not bool(bad.any()):
             return deltas, (1.0 - dissimilarity).float()
@@ -101,9 +103,9 @@ class Constraints:
         low, high = torch.zeros_like(a), torch.ones_like(a)
         low_d = torch.zeros_like(a)  # the dissimilarity at ``low`` (none at a = 0)
         active = torch.arange(len(subset))
-        similarity_at = self.similarity.along(clean, subset)
+        rows = everyone[bad]
         for _ in range(steps):
-            d = (1.0 - similarity_at(a[active], active).double())
+            d = (1.0 - similarity_at(a[active], rows[active]).double())
             d = d.clamp(min=1e-12)
             ok = d <= room
             low[active] = torch.where(ok, a[active], low[active])

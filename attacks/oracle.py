@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from attacks.process_host import HostError, ProcessHost, build_in_child, requests
+from attacks.process_host import HostError, ProcessHost, build_in_child, incoming
 
 DEFAULT_QUERY_BUDGET = 10_000
 
@@ -59,7 +59,7 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
     if system is None:
         return
     sessions: dict[int, list[int]] = {}  # id -> [budget, used]
-    for request in requests(connection):
+    for request in incoming(connection):
         kind = request[0]
         if kind == "open":
             _, session, budget = request

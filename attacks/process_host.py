@@ -34,7 +34,7 @@ def build_in_child(factory: Callable, connection, threads: int | None, what: str
         return None
 
 
-def requests(connection) -> Iterator[tuple]:
+def incoming(connection) -> Iterator[tuple]:
     """Child side: the parent's requests, until it says ``close`` or goes away."""
     while True:
         try:

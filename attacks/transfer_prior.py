@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from attacks.process_host import HostError, ProcessHost, build_in_child, requests
+from attacks.process_host import HostError, ProcessHost, build_in_child, incoming
 
 
 class TransferPriorError(HostError):
@@ -28,7 +28,7 @@ def _serve(factory: Callable, connection, threads: int | None) -> None:
     surrogate = build_in_child(factory, connection, threads, "surrogate")
     if surrogate is None:
         return
-    for _, waveforms, texts in requests(connection):
+    for _, waveforms, texts in incoming(connection):
         try:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long)
             gradients = surrogate.gradients(torch.from_numpy(waveforms), lengths, texts)
