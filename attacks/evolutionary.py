@@ -44,6 +44,9 @@ class EvolutionaryAttack(Attack):
         gradient_phase: fraction of the budget left to a final zeroth-order phase (0 = none).
         basis, factor, envelope, bands, frame_s: the latent basis (see ``ZerothOrderAttack``).
         directions, smoothing, estimator: the zeroth-order phase's settings (see ``ZerothOrderAttack``).
+        transfer_steps, transfer_learning_rate, transfer_candidates: with a transfer prior, the initial population
+            holds ``transfer_candidates`` points of a white-box descent on the attacker's surrogate (see
+            ``ZerothOrderAttack``; the rest is drawn uniformly as without a prior).
     """
 
     name = "AE"
@@ -53,7 +56,8 @@ class EvolutionaryAttack(Attack):
                  momentum: float = 0.9, momentum_beta: float = 0.001, min_rate: float = 0.005,
                  max_rate: float = 0.5, gradient_phase: float = 0.5, factor: int = 4, envelope: bool = True,
                  directions: int = 16, basis: str = "lowrate", bands: int = 16, frame_s: float = 0.032,
-                 smoothing: float = 0.01, estimator: str = "forward") -> None:
+                 smoothing: float = 0.01, estimator: str = "forward", transfer_steps: int = 0,
+                 transfer_learning_rate: float = 0.1, transfer_candidates: int = 8) -> None:
         if population < 4:
             raise ValueError(f"population must be >= 4, got {population}")
         if not 0 <= gradient_phase < 1:
@@ -64,7 +68,9 @@ class EvolutionaryAttack(Attack):
         self.basis = make_basis(basis, factor, envelope, bands, frame_s)
         self.basis_settings = {"basis": basis, "factor": factor, "envelope": envelope, "bands": bands,
                                "frame_s": frame_s}
-        self.gradient_settings = {"directions": directions, "smoothing": smoothing, "estimator": estimator}
+        self.gradient_settings = {"directions": directions, "smoothing": smoothing, "estimator": estimator,
+                                  "transfer_steps": transfer_steps, "transfer_learning_rate": transfer_learning_rate,
+                                  "transfer_candidates": min(transfer_candidates, population)}
         ZerothOrderAttack(**self.gradient_settings)  # validates them
 
     @staticmethod
@@ -77,6 +83,16 @@ class EvolutionaryAttack(Attack):
         a_wins = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowding[a] >= crowding[b]))
         return np.where(a_wins, a, b)
 
+    def _seeded_population(self, oracle: QueryOracle, latent: LatentState, goal: Goal, state: SearchState):
+        """With a transfer prior and ``transfer_steps``: (latents [k, d], perturbations [k, T], evaluation) of the
+        transfer start's points (observed into ``state``); else None."""
+        if state.prior is None or self.gradient_settings["transfer_steps"] == 0:
+            return None
+        points, deltas, evaluation = ZerothOrderAttack(**self.gradient_settings).start_from_surrogate(
+            oracle, latent, goal, state)
+        state.observe(deltas, evaluation)
+        return points, deltas, evaluation
+
     def _search(self, oracle: QueryOracle, clean: torch.Tensor, goal: Goal, constraints: Constraints,
                 generator: torch.Generator, state: SearchState) -> None:
         latent = LatentState(self.basis, clean, constraints)
@@ -84,12 +100,24 @@ class EvolutionaryAttack(Attack):
         reserve = int(self.gradient_phase * oracle.remaining)
         size = min(self.population, oracle.remaining)
         bound = scale if constraints.budget.mode == "linf" else scale * 3**0.5  # uniform with RMS = scale
+        seeded = self._seeded_population(oracle, latent, goal, state)
+        if state.success:
+            return
+        queried = 0 if seeded is None else len(seeded[0])  # the transfer start's points, already queried
+        size = min(size, oracle.remaining + queried)
         z, deltas, similarity = latent.pull_back_measured(
             (torch.rand(size, latent.dimension, generator=generator) * 2 - 1) * bound)
-        evaluation = goal.evaluate(oracle, clean[None] + deltas)
-        if state.observe(deltas, evaluation):
-            return
-        objectives = self._objectives(similarity, evaluation.objective)
+        loss = []
+        if seeded is not None:  # they replace the first random candidates
+            z[:queried], deltas[:queried] = seeded[0], seeded[1]
+            similarity[:queried] = latent.constraints.mfcc_similarity(clean, seeded[1])
+            loss.append(seeded[2].objective)
+        if queried < size:
+            evaluation = goal.evaluate(oracle, clean[None] + deltas[queried:])
+            if state.observe(deltas[queried:], evaluation):
+                return
+            loss.append(evaluation.objective)
+        objectives = self._objectives(similarity, np.concatenate(loss))
         rate, previous_best = self.mutation_rate, float(objectives[:, 0].min())
         while oracle.remaining - reserve >= 2:
             rank, crowding = rank_and_crowding(objectives)

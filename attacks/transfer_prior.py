@@ -31,8 +31,8 @@ def _serve(factory: Callable, connection, threads: int | None) -> None:
     for _, waveforms, texts in incoming(connection):
         try:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], dtype=torch.long)
-            gradients = surrogate.gradients(torch.from_numpy(waveforms), lengths, texts)
-            connection.send(("ok", gradients.numpy().astype(np.float32)))
+            losses, gradients = surrogate.losses_and_gradients(torch.from_numpy(waveforms), lengths, texts)
+            connection.send(("ok", (losses.numpy().astype(np.float64), gradients.numpy().astype(np.float32))))
         except BaseException as error:  # noqa: BLE001
             connection.send(("error", f"{type(error).__name__}: {error}"))
 
@@ -57,14 +57,20 @@ class TransferPrior(ProcessHost):
         """What identifies the prior in cache keys and tables."""
         return {"label": self.info["label"], "fingerprint": self.info["fingerprint"]}
 
+    def loss_and_gradient(self, waveform, text: str) -> tuple[float, np.ndarray]:
+        """The surrogate's NLL(text) (nats; an ensemble's mean) for one waveform [T], and d NLL / d waveform: float32 [T]."""
+        batch = np.ascontiguousarray(np.asarray(waveform, np.float32).reshape(1, -1))
+        losses, gradients = self._request(("gradient", batch, [text]))
+        return float(losses[0]), gradients[0]
+
     def gradient(self, waveform, text: str) -> np.ndarray:
         """d NLL(text) / d waveform under the surrogate for one waveform [T]: float32 [T]."""
-        batch = np.ascontiguousarray(np.asarray(waveform, np.float32).reshape(1, -1))
-        return self._request(("gradient", batch, [text]))[0]
+        return self.loss_and_gradient(waveform, text)[1]
 
     def check_distinct(self, oracle) -> None:
-        """Refuse a surrogate whose parameters are the attacked backend's (a white-box attack in disguise)."""
+        """Refuse a surrogate any of whose members has the attacked backend's parameters (a white-box attack in
+        disguise)."""
         victim = oracle.fingerprint
-        if victim is not None and victim == self.fingerprint:
+        if victim is not None and victim in self.info.get("fingerprints", [self.fingerprint]):
             raise ValueError("the transfer prior's surrogate is the attacked model itself (same parameter "
                              "fingerprint): a closed-model attack may not use the victim's gradients")

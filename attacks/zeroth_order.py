@@ -28,6 +28,7 @@ from attacks.constraints import Constraints
 from attacks.goals import Goal
 from attacks.oracle import QueryOracle
 from attacks.subspace import LowRateBasis, make_basis
+from attacks.transfer_start import transfer_start
 
 
 def budget_scale(constraints: Constraints, clean: torch.Tensor) -> float:
@@ -84,6 +85,10 @@ class ZerothOrderAttack(Attack):
         patience: steps without improvement before q doubles (or, at max_directions, the step size halves).
         basis: ``lowrate`` (``LowRateBasis(factor)``) or ``bands`` (``BandNoiseBasis(bands, frame_s)``); envelope:
             shape the perturbation by the clean speech's amplitude envelope.
+        transfer_steps: with a transfer prior, white-box steps on the attacker's surrogate before the first query
+            (``attacks.transfer_start``; 0 = start from the clean point); transfer_learning_rate: their Adam step
+            (fraction of the budget's per-sample scale); transfer_candidates: points of that trajectory queried (one
+            batched call) to pick where the zeroth-order search starts.
     """
 
     name = "AZ"
@@ -92,15 +97,20 @@ class ZerothOrderAttack(Attack):
     def __init__(self, directions: int = 16, max_directions: int = 64, smoothing: float = 0.01,
                  learning_rate: float = 0.1, gradient_scale: float = 1.0, patience: int = 10,
                  factor: int = 4, envelope: bool = True, basis: str = "lowrate", bands: int = 16,
-                 frame_s: float = 0.032, estimator: str = "forward") -> None:
+                 frame_s: float = 0.032, estimator: str = "forward", transfer_steps: int = 0,
+                 transfer_learning_rate: float = 0.1, transfer_candidates: int = 8) -> None:
         if directions < 1 or max_directions < directions:
             raise ValueError("need 1 <= directions <= max_directions")
+        if transfer_steps < 0 or transfer_candidates < 1 or transfer_learning_rate <= 0:
+            raise ValueError("need transfer_steps >= 0, transfer_candidates >= 1 and transfer_learning_rate > 0")
         if estimator not in ("forward", "antithetic"):
             raise ValueError(f"estimator must be 'forward' or 'antithetic', got {estimator!r}")
         self.estimator = estimator
         self.directions, self.max_directions = directions, max_directions
         self.smoothing, self.learning_rate, self.gradient_scale = smoothing, learning_rate, gradient_scale
         self.patience = patience
+        self.transfer_steps, self.transfer_learning_rate = transfer_steps, transfer_learning_rate
+        self.transfer_candidates = transfer_candidates
         self.basis = make_basis(basis, factor, envelope, bands, frame_s)
         self.basis_settings = {"basis": basis, "factor": factor, "envelope": envelope, "bands": bands,
                                "frame_s": frame_s}
@@ -109,7 +119,18 @@ class ZerothOrderAttack(Attack):
                 generator: torch.Generator, state: SearchState, start: torch.Tensor | None = None) -> None:
         latent = LatentState(self.basis, clean, constraints)
         z = torch.zeros(latent.dimension) if start is None else start.clone()
+        if start is None and state.prior is not None and self.transfer_steps > 0:
+            points, deltas, evaluation = self.start_from_surrogate(oracle, latent, goal, state)
+            if state.observe(deltas, evaluation):
+                return
+            z = points[int(evaluation.objective.argmin())]
         self.optimize(oracle, latent, z, goal, generator, state)
+
+    def start_from_surrogate(self, oracle: QueryOracle, latent: LatentState, goal: Goal, state: SearchState):
+        """The transfer start (``attacks.transfer_start``): latents [k, d], perturbations [k, T], their evaluation."""
+        scale = budget_scale(latent.constraints, latent.clean)
+        return transfer_start(state.prior, oracle, latent, goal, self.transfer_steps,
+                              self.transfer_learning_rate * scale, self.transfer_candidates)
 
     @staticmethod
     def _confirm(oracle: QueryOracle, latent: LatentState, probes: torch.Tensor, evaluation, goal: Goal,

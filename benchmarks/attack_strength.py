@@ -62,6 +62,18 @@ def success_by(records: list[dict], queries: int) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def surrogate_members(args) -> list[dict]:
+    """The transfer prior's members from ``--prior-checkpoint`` and ``--surrogates`` (trained here when missing)."""
+    from lit_modules.backends.registry import train_surrogate
+
+    members = [{"backend": args.prior_backend, "checkpoint": c} for c in args.prior_checkpoint or []]
+    for spec in args.surrogates or []:
+        name, _, seed = spec.partition(":")
+        train_surrogate(name, int(seed or 1))
+        members.append({"backend": name, "seed": int(seed or 1)})
+    return members
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", nargs="*", default=["conformer_ctc"])
@@ -82,10 +94,16 @@ def main(argv: list[str] | None = None) -> dict:
                         help="the attacks' latent: low-rate waveform or band-noise (spectro-temporal) gains")
     parser.add_argument("--smoothing", type=float, default=None,
                         help="zeroth-order beta as a fraction of the budget's scale (default: the attacks' own)")
-    parser.add_argument("--prior-checkpoint", default=None,
-                        help="transfer prior: the attacker's own surrogate (a checkpoint of --prior-backend; never the "
-                             "attacked model, which is refused) guides the zeroth-order search")
+    parser.add_argument("--prior-checkpoint", nargs="+", default=None,
+                        help="transfer prior: the attacker's own surrogate (checkpoints of --prior-backend, several = an "
+                             "ensemble; never the attacked model, which is refused) guides the zeroth-order search")
+    parser.add_argument("--transfer-steps", type=int, default=None,
+                        help="with a prior: white-box steps on the surrogate before the first query (the transfer "
+                             "start; default: the attacks' own, 0)")
     parser.add_argument("--prior-backend", default="conformer_ctc", help="architecture of --prior-checkpoint")
+    parser.add_argument("--surrogates", nargs="+", default=None, metavar="BACKEND:SEED",
+                        help="transfer prior from the attacker's own models, e.g. conformer_ctc:1 conformer_ctc:2 "
+                             "(trained on another synthetic corpus on first use, configs/asr/surrogate.yaml)")
     parser.add_argument("--estimator", default=None, choices=["forward", "antithetic"],
                         help="zeroth-order differences (default: the attacks' own, forward)")
     args = parser.parse_args(argv)
@@ -104,12 +122,13 @@ def main(argv: list[str] | None = None) -> dict:
         if args.threads:
             torch.set_num_threads(args.threads)
         per_query = forward_seconds_per_query(backend, options, sources, 32, "OPEN THE DOOR")
-        prior = None if args.prior_checkpoint is None else TransferPrior(functools.partial(
-            build_by_name, "lit_modules.surrogate.build_surrogate", backend=args.prior_backend,
-            checkpoint=args.prior_checkpoint), threads=args.threads)
+        members = surrogate_members(args)
+        prior = None if not members else TransferPrior(functools.partial(
+            build_by_name, "lit_modules.surrogate.build_surrogate", members=members), threads=args.threads)
         with OracleServer(factory, threads=args.threads) as server, prior or contextlib.nullcontext():
             for name in args.attacks:
-                tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator)) if v is not None}
+                tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
+                                            ("transfer_steps", args.transfer_steps)) if v is not None}
                 attack = ATTACKS[name](basis=args.basis, **tuning)
                 for goal_kind in args.goals:
                     for mode in args.modes:
@@ -124,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
                         queries = sum(r["queries"] for r in records)
                         wall = sum(r["wall_time_s"] for r in records)
                         row = {
-                            "backend": label, "attack": name + ("+prior" if prior is not None else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
+                            "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
                             "utterances": len(records),
                             f"success_at_{args.early_budget}": success_by(records, args.early_budget),
                             f"success_at_{args.query_budget}": success_by(records, args.query_budget),

@@ -1,13 +1,17 @@
-"""The attacker's own recognizer, the source of a transfer prior (``attacks.transfer_prior``).
+"""The attacker's own recognizer(s), the source of a transfer prior (``attacks.transfer_prior``).
 
-A transfer attacker trains or downloads a model of its own (here: a small backend trained with another seed, or
-any backend with scores) and uses its input gradients as a hint of where the attacked model's loss falls. The
-surrogate lives in its own process, like the victim behind the oracle; the attack receives only gradient arrays.
-It must be another model than the victim: ``describe`` carries its fingerprint, which the attack compares with the
+A transfer attacker trains or downloads models of its own (here: small backends trained with other seeds on another
+synthetic corpus, or any backend with scores) and uses their input gradients as a hint of where the attacked model's
+loss falls. Several members form an ensemble (Liu et al. 2017): the loss is their mean, so a direction must lower
+all of them, which is what makes it more likely to lower an unseen model's loss too. The surrogate lives in its own
+process, like the victim behind the oracle; the attack receives only loss values and gradient arrays. It must be
+another model than the victim: ``describe`` carries every member's fingerprint, which the attack compares with the
 oracle's.
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -16,33 +20,64 @@ from lit_modules.backends.base import ASRBackend, Capability
 
 
 class Surrogate(nn.Module):
-    """Args: backend: a backend with scores (``Capability.SCORE``), e.g. ``load_backend(name, checkpoint=...)``;
-    label: how tables and cache keys name it."""
+    """Args: backends: one backend with scores (``Capability.SCORE``) or several (an ensemble), e.g.
+    ``load_backend(name, checkpoint=...)``; label: how tables and cache keys name it."""
 
-    def __init__(self, backend: ASRBackend, label: str = "surrogate") -> None:
+    def __init__(self, backends: ASRBackend | Sequence[ASRBackend], label: str = "surrogate") -> None:
         super().__init__()
-        if Capability.SCORE not in backend.capabilities:
-            raise ValueError(f"{type(backend).__name__} offers no scores: it cannot serve as a transfer surrogate")
-        self.backend = backend.freeze()
+        members = [backends] if isinstance(backends, ASRBackend) else list(backends)
+        if not members:
+            raise ValueError("a surrogate needs at least one backend")
+        for member in members:
+            if Capability.SCORE not in member.capabilities:
+                raise ValueError(f"{type(member).__name__} offers no scores: it cannot serve as a transfer surrogate")
+            if member.sample_rate != members[0].sample_rate:
+                raise ValueError("the surrogate's members must share one sample rate")
+        self.members = nn.ModuleList(member.freeze() for member in members)
         self.label = label
 
+    @property
+    def backend(self) -> ASRBackend:
+        """The first member (the only one of a single-model surrogate)."""
+        return self.members[0]
+
     def describe(self) -> dict:
-        return {"label": self.label, "sample_rate": self.backend.sample_rate,
-                "fingerprint": self.backend.fingerprint()}
+        fingerprints = [member.fingerprint() for member in self.members]
+        return {"label": self.label, "sample_rate": self.backend.sample_rate, "members": len(self.members),
+                "fingerprint": "+".join(fingerprints), "fingerprints": fingerprints}
+
+    def losses_and_gradients(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                             texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The members' mean negative log-likelihood of each text [P] (nats) and its gradient d / d waveform [P, T],
+        for waveforms [P, T] in [-1, 1] (float32, on the CPU)."""
+        losses, gradients = 0.0, 0.0
+        for member in self.members:
+            loss, gradient = member.score_and_gradient(waveforms.to(member.device), lengths.to(member.device), texts)
+            losses, gradients = losses + loss.cpu(), gradients + gradient.cpu()
+        return losses / len(self.members), gradients / len(self.members)
 
     def gradients(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        """d NLL(text) / d waveform [P, T] for waveforms [P, T] in [-1, 1] (float32, on the CPU)."""
-        waveforms = waveforms.to(self.backend.device)
-        return self.backend.score_gradient(waveforms, lengths.to(self.backend.device), texts).cpu()
+        """d mean NLL(text) / d waveform [P, T] (see ``losses_and_gradients``)."""
+        return self.losses_and_gradients(waveforms, lengths, texts)[1]
 
 
 def build_surrogate(backend: str = "conformer_ctc", checkpoint: str | None = None, device: str = "cpu",
-                    label: str | None = None, **backend_options) -> Surrogate:
+                    label: str | None = None, members: list[dict] | None = None, **backend_options) -> Surrogate:
     """Factory for ``attacks.TransferPrior`` (runs in the prior's process): a registry backend, optionally from
-    another checkpoint than the embedded default's (the attacker's own training run)."""
-    from lit_modules.backends.registry import TRAINED, load_backend
+    another checkpoint than the embedded default's (the attacker's own training run); or, with ``members``, an
+    ensemble, one mapping per member: ``{backend, checkpoint}``, or ``{backend, seed}`` for the attacker's copy
+    trained by ``registry.train_surrogate(backend, seed)`` (which must have run: nothing is trained here)."""
+    from lit_modules.backends.registry import TRAINED, load_backend, surrogate_checkpoint_path
 
-    if backend in TRAINED:  # only its scores are used: no beam search or LM to load
-        backend_options.setdefault("decoding", {"beam_size": 1})
-    model = load_backend(backend, device=device, checkpoint=checkpoint, train_if_missing=False, **backend_options)
-    return Surrogate(model, label or (backend if checkpoint is None else f"{backend}:{checkpoint}"))
+    specs = members if members else [{"backend": backend, "checkpoint": checkpoint, **backend_options}]
+    models, names = [], []
+    for spec in specs:
+        spec = dict(spec)
+        name, path, seed = spec.pop("backend", "conformer_ctc"), spec.pop("checkpoint", None), spec.pop("seed", None)
+        if path is None and seed is not None:
+            path = str(surrogate_checkpoint_path(name, seed))
+        if name in TRAINED:  # only its scores are used: no beam search or LM to load
+            spec.setdefault("decoding", {"beam_size": 1})
+        models.append(load_backend(name, device=device, checkpoint=path, train_if_missing=False, **spec))
+        names.append(f"{name}@seed{seed}" if seed is not None else name if path is None else f"{name}:{path}")
+    return Surrogate(models, label or " + ".join(names))

@@ -102,3 +102,10 @@ def toy_surrogate(seed: int = 0, weight_noise: float = 0.0):
         model.output.weight.add_(weight_noise * torch.randn(model.output.weight.shape,
                                                             generator=torch.Generator().manual_seed(1000 + seed)))
     return Surrogate(TrainedModelBackend(model), label=f"toy{seed}+{weight_noise:g}")
+
+
+def toy_ensemble(members: list[tuple[int, float]]):
+    """An ensemble surrogate of toys, one ``(seed, weight_noise)`` per member (see ``toy_surrogate``)."""
+    from lit_modules.surrogate import Surrogate
+
+    return Surrogate([toy_surrogate(seed, noise).backend for seed, noise in members], label="toy-ensemble")

@@ -135,14 +135,21 @@ class ASRBackend(nn.Module, ABC):
     def score_gradient(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """d (negative log-likelihood of each text) / d waveform, [B, T] (per item: items do not interact).
         White-box: for an attacker's *own* surrogate model (``lit_modules.surrogate``); no oracle offers it."""
+        return self.score_and_gradient(waveforms, lengths, texts)[1]
+
+    def score_and_gradient(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                           texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(negative log-likelihood [B] of each text, nats; its gradient d NLL / d waveform [B, T]) from one forward
+        and backward pass. White-box, like ``score_gradient``."""
         self._require(Capability.SCORE)
         if len(texts) != waveforms.shape[0]:
             raise ValueError(f"{len(texts)} texts for a batch of {waveforms.shape[0]}")
         waveforms, lengths = self.check_input(waveforms, lengths)
         with torch.enable_grad():
             inputs = waveforms.detach().clone().requires_grad_(True)
-            (gradient,) = torch.autograd.grad(self._score(inputs, lengths, texts).sum(), inputs)
-        return gradient.detach().float()
+            losses = self._score(inputs, lengths, texts)
+            (gradient,) = torch.autograd.grad(losses.sum(), inputs)
+        return losses.detach().float(), gradient.detach().float()
 
     def fingerprint(self) -> str:
         """SHA-256 (first 16 hex digits) of the parameters and buffers: tells two models apart without revealing

@@ -22,8 +22,9 @@ def checkpoint_path(name: str) -> Path:
     return default_cache_dir() / "checkpoints" / f"{name}.ckpt"
 
 
-def train_backend(name: str, extra_args: list[str] | None = None) -> Path:
-    """Train ``name`` with ``train.py fit --config configs/asr/<name>.yaml`` and cache its best checkpoint."""
+def train_backend(name: str, extra_args: list[str] | None = None, target: Path | None = None) -> Path:
+    """Train ``name`` with ``train.py fit --config configs/asr/<name>.yaml [extra_args]`` and cache its best
+    checkpoint (at ``target``, default ``checkpoint_path(name)``)."""
     from train import cli_main
 
     config = CONFIG_DIR / f"{name}.yaml"
@@ -32,9 +33,27 @@ def train_backend(name: str, extra_args: list[str] | None = None) -> Path:
     log.warning("no checkpoint for %s: training it now (python train.py fit --config %s)", name, config)
     cli = cli_main(["fit", "--config", str(config), *(extra_args or [])])
     best = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
-    target = checkpoint_path(name)
+    target = target or checkpoint_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, target)
+    return target
+
+
+SURROGATE_OVERLAY = CONFIG_DIR / "surrogate.yaml"
+
+
+def surrogate_checkpoint_path(name: str, seed: int) -> Path:
+    """Where an attacker's own copy of a small backend (``train_surrogate``) is cached."""
+    return default_cache_dir() / "checkpoints" / "surrogates" / f"{name}-seed{seed}.ckpt"
+
+
+def train_surrogate(name: str, seed: int) -> Path:
+    """The attacker's own ``name``, trained with ``seed`` on another synthetic corpus (``configs/asr/surrogate.yaml``):
+    ``train.py fit --config configs/asr/<name>.yaml --config configs/asr/surrogate.yaml --seed_everything <seed>``.
+    Returns the cached checkpoint (trained only when missing)."""
+    target = surrogate_checkpoint_path(name, seed)
+    if not target.is_file():
+        train_backend(name, ["--config", str(SURROGATE_OVERLAY), "--seed_everything", str(seed)], target=target)
     return target
 
 
