@@ -57,6 +57,7 @@ class Attack(ABC):
 
     name: str = "attack"
     revision: int = 1  # bumped when the search changes, so cached campaigns of the old search are not reused
+    uses_prior: bool = False  # whether a transfer prior changes the search (campaigns key their caches on it then)
 
     def __call__(self, oracle: QueryOracle, clean, goal: Goal, constraints: Constraints | None = None,
                  seed: int = 0, transcript_clean: str = "", prior: TransferPrior | None = None) -> AttackResult:

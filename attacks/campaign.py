@@ -88,31 +88,41 @@ def load_source(source: SourceUtterance, sample_rate: int) -> np.ndarray:
 
 def campaign_cache(system_label: str, attack: Attack, goal: GoalSpec, budget: PerturbationBudget, cache_root,
                    query_budget: int = DEFAULT_QUERY_BUDGET, seed: int = 0,
-                   prior: TransferPrior | None = None) -> AdversarialCache:
-    """The cache folder of one campaign configuration (created empty if new)."""
+                   prior: TransferPrior | dict | None = None) -> AdversarialCache:
+    """The cache folder of one campaign configuration (created empty if new). ``prior``: the live transfer prior
+    (keyed by its ``describe()``: label and fingerprint) or the spec it is built from (keyed as it is)."""
     config = {"system": system_label, "attack": attack.describe(), "goal": asdict(goal), "budget": asdict(budget),
               "query_budget": query_budget, "seed": seed}
     if prior is not None:  # (no key otherwise: campaigns without a prior keep their folders)
-        config["prior"] = prior.describe()
+        config["prior"] = prior if isinstance(prior, dict) else prior.describe()
     label = f"{system_label}-{attack.name}{'-prior' if prior is not None else ''}-{goal.label}-{budget.label}"
     return AdversarialCache(cache_root, config, label=label)
 
 
-def run_campaign(sources: list[SourceUtterance], system_factory: Callable, system_label: str, attack: Attack,
-                 goal: GoalSpec, budget: PerturbationBudget, cache_root, query_budget: int = DEFAULT_QUERY_BUDGET,
-                 seed: int = 0, rank: int = 0, world_size: int = 1, progress: bool = True,
-                 server: OracleServer | None = None, prior: TransferPrior | None = None) -> AdversarialCache:
-    """Attack every eligible source (this rank's shard), skipping finished ones; returns the cache. ``prior``: the
-    attacker's transfer prior (its own surrogate model), passed to every attack call."""
-    if query_budget < 1:
-        raise ValueError(f"query budget must be >= 1, got {query_budget}")
-    cache = campaign_cache(system_label, attack, goal, budget, cache_root, query_budget, seed, prior)
+def pending_sources(sources: list[SourceUtterance], goal: GoalSpec, cache: AdversarialCache, rank: int = 0,
+                    world_size: int = 1) -> list[SourceUtterance]:
+    """This rank's share (``[rank::world_size]`` of the eligible sources sorted by id) not yet in ``cache``."""
     eligible = sorted((s for s in sources if goal.eligible(s)), key=lambda s: s.utterance_id)
     skipped = len(sources) - len(eligible)
     if skipped:
         log.info("%d sources already contain the target %r: excluded", skipped, goal.target)
     done = cache.done_ids()
-    todo = [s for s in eligible[rank::world_size] if s.utterance_id not in done]
+    return [s for s in eligible[rank::world_size] if s.utterance_id not in done]
+
+
+def run_campaign(sources: list[SourceUtterance], system_factory: Callable, system_label: str, attack: Attack,
+                 goal: GoalSpec, budget: PerturbationBudget, cache_root, query_budget: int = DEFAULT_QUERY_BUDGET,
+                 seed: int = 0, rank: int = 0, world_size: int = 1, progress: bool = True,
+                 server: OracleServer | None = None, prior: TransferPrior | None = None,
+                 prior_key: dict | None = None) -> AdversarialCache:
+    """Attack every eligible source (this rank's shard), skipping finished ones; returns the cache. ``prior``: the
+    attacker's transfer prior (its own surrogate model), passed to every attack call; ``prior_key``: what names it
+    in the cache key instead of its ``describe()`` (the spec it was built from, so that readers need not start it)."""
+    if query_budget < 1:
+        raise ValueError(f"query budget must be >= 1, got {query_budget}")
+    cache = campaign_cache(system_label, attack, goal, budget, cache_root, query_budget, seed,
+                           prior_key if prior is not None and prior_key is not None else prior)
+    todo = pending_sources(sources, goal, cache, rank, world_size)
     if not todo:
         return cache
     own_server = server is None

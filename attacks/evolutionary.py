@@ -50,6 +50,7 @@ class EvolutionaryAttack(Attack):
     """
 
     name = "AE"
+    uses_prior = True
     revision = 2  # faster MFCC repair, the zeroth-order phase's revision 2
 
     def __init__(self, population: int = 32, mutation_rate: float = 0.05, mutation_scale: float = 0.5,

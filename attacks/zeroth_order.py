@@ -92,6 +92,7 @@ class ZerothOrderAttack(Attack):
     """
 
     name = "AZ"
+    uses_prior = True
     revision = 2  # small smoothing, unrepaired probes
 
     def __init__(self, directions: int = 16, max_directions: int = 64, smoothing: float = 0.01,

@@ -35,6 +35,38 @@ class DetectorSettings:
 
 
 @dataclass
+class TransferSettings:
+    """The attacker's transfer prior (``attacks.transfer_prior``): models of its own, never the attacked one.
+
+    surrogates: ``"backend:seed"`` members of the ensemble, each the backend's recipe trained with that seed on
+        another synthetic corpus (``configs/asr/surrogate.yaml``; trained on first use); empty = no prior.
+    goals: which campaigns get the prior (``untargeted``, ``targeted``).
+    steps, candidates, learning_rate: the transfer start of AE and AZ (``ZerothOrderAttack.transfer_*``).
+    """
+
+    surrogates: list[str] = field(default_factory=list)
+    goals: list[str] = field(default_factory=lambda: ["targeted"])
+    steps: int = 300
+    candidates: int = 8
+    learning_rate: float = 0.1
+
+    def members(self) -> list[dict]:
+        """``build_surrogate``'s ``members``: one ``{backend, seed}`` per surrogate."""
+        members = []
+        for spec in self.surrogates:
+            name, _, seed = spec.partition(":")
+            if not seed.isdigit():
+                raise ValueError(f"preset: transfer surrogate {spec!r} must be 'backend:seed', e.g. conformer_ctc:1")
+            members.append({"backend": name, "seed": int(seed)})
+        return members
+
+    def attack_settings(self) -> dict:
+        """The transfer start's arguments of ``ZerothOrderAttack`` / ``EvolutionaryAttack``."""
+        return {"transfer_steps": self.steps, "transfer_candidates": self.candidates,
+                "transfer_learning_rate": self.learning_rate}
+
+
+@dataclass
 class HardwareSettings:
     """Lightning settings for the trained parts (BNN, SE): ``accelerator``, ``devices``, ``strategy``, ``precision``."""
 
@@ -56,6 +88,7 @@ class BenchmarkPreset:
         query_budget: queries per attacked utterance; gaussian_snr_db: the AG control's level.
         task1_budgets / task2_budgets: ``PerturbationBudget`` settings (``mode`` linf or snr) per task.
         evolutionary / zeroth_order: ``EvolutionaryAttack`` / ``ZerothOrderAttack`` arguments.
+        transfer: the attacker's transfer prior and start (``TransferSettings``; off unless it names surrogates).
         task2_defenses: rows of Table 3 (``none``, ``LS``, ``DS``, ``SE``, ``TD``, ``BNN``); task2_adaptive: also run
             the adaptive rows (the attacker queries the defended system / the detector).
         task1_adaptive: also measure each BNN mode against untargeted attackers that query it (Task 1's
@@ -78,6 +111,7 @@ class BenchmarkPreset:
     evolutionary: dict = field(default_factory=dict)
     zeroth_order: dict = field(default_factory=dict)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
+    transfer: TransferSettings = field(default_factory=TransferSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
     task2_defenses: list[str] = field(default_factory=lambda: list(DEFENSES))
     task2_adaptive: bool = True
@@ -94,6 +128,10 @@ class BenchmarkPreset:
             raise ValueError(f"preset: unknown task2_defenses {unknown}; choose from {DEFENSES}")
         if self.query_budget < 1:
             raise ValueError(f"preset: query_budget must be >= 1, got {self.query_budget}")
+        self.transfer.members()  # checks the "backend:seed" names
+        unknown_goals = sorted(set(self.transfer.goals) - {"untargeted", "targeted"})
+        if unknown_goals:
+            raise ValueError(f"preset: transfer.goals must be among untargeted / targeted, got {unknown_goals}")
         for budget in self.task1_budgets + self.task2_budgets:
             if budget.get("mode") not in ("linf", "snr"):
                 raise ValueError(f"preset: every budget needs mode linf or snr, got {budget}")

@@ -15,12 +15,26 @@ from datamodules.librispeech import LibriSpeechDataModule
 from evaluation.preset import BenchmarkPreset
 
 
-def attacks_of(preset: BenchmarkPreset, gaussian: bool = True) -> list[AttackSpec]:
+def attacks_of(preset: BenchmarkPreset, gaussian: bool = True, transfer: bool = False) -> list[AttackSpec]:
     """AG (benign control, label 0) and AE / AZ (label 1, kept whether or not they met their goal, as in the paper's
-    equally mixed detection set)."""
+    equally mixed detection set); ``transfer``: AE / AZ start from the preset's transfer start."""
+    start = preset.transfer.attack_settings() if transfer else {}
     specs = [AttackSpec(GaussianNoise(preset.gaussian_snr_db), adversarial=False)] if gaussian else []
-    return specs + [AttackSpec(EvolutionaryAttack(**preset.evolutionary), only_successful=False),
-                    AttackSpec(ZerothOrderAttack(**preset.zeroth_order), only_successful=False)]
+    return specs + [AttackSpec(EvolutionaryAttack(**preset.evolutionary, **start), only_successful=False),
+                    AttackSpec(ZerothOrderAttack(**preset.zeroth_order, **start), only_successful=False)]
+
+
+def transfer_prior_of(preset: BenchmarkPreset, goal: GoalSpec) -> dict | None:
+    """``build_surrogate`` arguments of the attacker's transfer prior for campaigns of ``goal`` (None: no prior);
+    trains the surrogates that are missing (here, in the main process, before any campaign starts)."""
+    if not preset.transfer.surrogates or goal.kind not in preset.transfer.goals:
+        return None
+    from lit_modules.backends.registry import train_surrogate
+
+    members = preset.transfer.members()
+    for member in members:
+        train_surrogate(member["backend"], member["seed"])
+    return {"members": members}
 
 
 def backend_options(preset: BenchmarkPreset, backend: str, device: str | None = None) -> dict:
@@ -46,9 +60,11 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
                      system: dict | None = None, attack_splits: tuple[str, ...] = ("train", "val", "test")
                      ) -> AdversarialDataModule:
     """The (backend, goal, budget) cell's examples; its campaigns run on ``setup`` or come from the cache."""
+    prior = transfer_prior_of(preset, goal)
     return AdversarialDataModule(
         source=LibriSpeechDataModule(**preset.source), source_stage=preset.source_stage,
-        system=system or system_of(preset, backend), attacks=attacks_of(preset, gaussian), goal=goal,
+        system=system or system_of(preset, backend), attacks=attacks_of(preset, gaussian, prior is not None),
+        goal=goal, prior=prior,
         budget=budget_of(budget), query_budget=preset.query_budget, seed=preset.seed,
         split_fractions=preset.split_fractions, include_clean=True, batch_size=batch_size,
         cache_root=str(cache_root), progress=progress, attack_splits=attack_splits)

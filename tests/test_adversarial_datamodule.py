@@ -69,3 +69,24 @@ def test_systems_with_a_defense_get_their_own_campaign_folder(tiny_corpus, tmp_p
     defended = _datamodule(tiny_corpus, tmp_path, system={"seed": 0, "defense": {"class_path": "x.LocalSmoothing"}})
     assert plain.system_label != defended.system_label
     assert plain.campaigns()[0][1].directory != defended.campaigns()[0][1].directory
+
+
+def test_a_transfer_prior_reaches_only_the_attacks_that_use_it_and_keys_their_caches(tiny_corpus, tmp_path):
+    """The toy surrogate (the victim's toy with perturbed weights) runs during generation; AZ's campaign is keyed on
+    the prior spec, AG's is the same folder as without a prior; a rerun starts nothing (a bad factory would fail)."""
+    attacks = [AttackSpec(GaussianNoise(10.0), adversarial=False),
+               AttackSpec(ZerothOrderAttack(directions=4, factor=1, envelope=False, transfer_steps=3),
+                          only_successful=False)]
+    prior = {"seed": 0, "weight_noise": 0.3}
+    guided = _datamodule(tiny_corpus, tmp_path, attacks=attacks, prior=prior,
+                         prior_factory="tests.toy_system.toy_surrogate", attack_splits=("test",))
+    guided.setup("fit")
+    plain = _datamodule(tiny_corpus, tmp_path, attacks=attacks, attack_splits=("test",))
+    (ag, ag_cache), (az, az_cache) = guided.campaigns()
+    assert ag_cache.directory == plain.campaigns()[0][1].directory
+    assert az_cache.directory != plain.campaigns()[1][1].directory and az_cache.config["prior"] == prior
+    assert len(az_cache.records()) == len(guided.examples["test"]) // 3 > 0
+    again = _datamodule(tiny_corpus, tmp_path, attacks=attacks, prior=prior, prior_factory="no.such.factory",
+                        attack_splits=("test",))
+    again.setup("fit")
+    assert len(again.examples["test"]) == len(guided.examples["test"])

@@ -17,6 +17,15 @@ CONFIGS = sorted(p for p in (REPO_ROOT / "configs").rglob("*.yaml")
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.relative_to(REPO_ROOT).as_posix() for p in CONFIGS])
 def test_config_instantiates(path: Path, tmp_path):
     content = yaml.safe_load(path.read_text())
+    if "trainer" in content and "model" not in content:  # an overlay (configs/asr/surrogate.yaml): on a recipe
+        from train import cli_main
+
+        recipe = REPO_ROOT / "configs" / "asr" / "conformer_ctc.yaml"
+        cli = cli_main(["--config", str(recipe), "--config", str(path), f"--trainer.default_root_dir={tmp_path}",
+                        "--trainer.logger=false"], run=False)
+        assert cli.datamodule.synthetic.seed == content["data"]["init_args"]["synthetic"]["seed"] != 0
+        assert cli.config["seed_everything"] == content["seed_everything"]
+        return
     if "model" in content:  # a full training config: build trainer, model and data through train.py's CLI
         from train import cli_main
 

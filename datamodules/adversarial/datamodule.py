@@ -21,9 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from attacks.base import Attack
 from attacks.cache import AdversarialCache, config_hash
-from attacks.campaign import GoalSpec, build_by_name, SourceUtterance, campaign_cache, run_campaign
+from attacks.campaign import (GoalSpec, SourceUtterance, build_by_name, campaign_cache, pending_sources,
+                              run_campaign)
 from attacks.constraints import PerturbationBudget
 from attacks.gaussian import GaussianNoise
+from attacks.transfer_prior import TransferPrior
 from datamodules.adversarial.batch import collate_labelled
 from datamodules.audio_io import load_audio
 from datamodules.cache_dir import default_cache_dir
@@ -89,6 +91,10 @@ class AdversarialDataModule(L.LightningDataModule):
         split_fractions: train / val / test shares of source utterances.
         include_clean: serve the clean recordings (label 0) too.
         attack_splits: attack only the sources of these splits (e.g. ``("test",)`` for an evaluation-only campaign).
+        prior: the attacker's transfer prior, as keyword arguments of ``lit_modules.surrogate.build_surrogate`` (e.g.
+            ``{"members": [{"backend": "conformer_ctc", "seed": 1}]}``; its checkpoints must exist); it runs in a
+            process of its own during generation and reaches the attacks that use one (``Attack.uses_prior``);
+            prior_factory: the dotted path that builds it from those arguments.
     """
 
     def __init__(self, source: LibriSpeechDataModule | None = None, source_stage: str = "test",
@@ -97,7 +103,8 @@ class AdversarialDataModule(L.LightningDataModule):
                  budget: PerturbationBudget | None = None, query_budget: int = 2_000, seed: int = 0,
                  split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), include_clean: bool = True,
                  batch_size: int = 16, num_workers: int = 0, cache_root: str | None = None,
-                 progress: bool = True, attack_splits: tuple[str, ...] = STAGES) -> None:
+                 progress: bool = True, attack_splits: tuple[str, ...] = STAGES, prior: dict | None = None,
+                 prior_factory: str = "lit_modules.surrogate.build_surrogate") -> None:
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or min(split_fractions) < 0:
             raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {split_fractions}")
@@ -115,6 +122,7 @@ class AdversarialDataModule(L.LightningDataModule):
         if unknown:
             raise ValueError(f"attack_splits must be among {STAGES}, got {unknown}")
         self.attack_splits = tuple(attack_splits)
+        self.prior, self.prior_factory = prior, prior_factory
         self.examples: dict[str, list[LabelledExample]] = {}
         self.campaign_dirs: list[Path] = []
 
@@ -134,13 +142,30 @@ class AdversarialDataModule(L.LightningDataModule):
     def _factory(self):
         return functools.partial(build_by_name, self.system_factory, **self.system)
 
+    def _prior_of(self, spec: AttackSpec) -> dict | None:
+        """The prior spec an attack of the mix runs with (None: no prior, or an attack that cannot use one)."""
+        return self.prior if self.prior is not None and spec.attack.uses_prior else None
+
     def generate(self, rank: int = 0, world_size: int = 1) -> None:
-        """Run (or finish) every campaign for this rank's shard."""
+        """Run (or finish) every campaign for this rank's shard (starting the transfer prior only if one needs it)."""
         sources = self.sources()
-        for spec in self.attacks:
-            run_campaign(sources, self._factory(), self.system_label, spec.attack, self.goal, self.budget,
-                         self.cache_root, query_budget=self.query_budget, seed=self.seed, rank=rank,
-                         world_size=world_size, progress=self.progress)
+        prior = None
+        try:
+            for spec in self.attacks:
+                key = self._prior_of(spec)
+                cache = campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
+                                       self.query_budget, self.seed, key)
+                if not pending_sources(sources, self.goal, cache, rank, world_size):
+                    continue
+                if key is not None and prior is None:
+                    prior = TransferPrior(functools.partial(build_by_name, self.prior_factory, **key))
+                run_campaign(sources, self._factory(), self.system_label, spec.attack, self.goal, self.budget,
+                             self.cache_root, query_budget=self.query_budget, seed=self.seed, rank=rank,
+                             world_size=world_size, progress=self.progress,
+                             prior=prior if key is not None else None, prior_key=key)
+        finally:
+            if prior is not None:
+                prior.close()
 
     def setup(self, stage: str | None = None) -> None:
         if self.examples:
@@ -154,7 +179,7 @@ class AdversarialDataModule(L.LightningDataModule):
     def campaigns(self) -> list[tuple[AttackSpec, AdversarialCache]]:
         """Each attack of the mix with its campaign's cache (records: transcripts, SNR, queries, success)."""
         return [(spec, campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
-                                      self.query_budget, self.seed)) for spec in self.attacks]
+                                      self.query_budget, self.seed, self._prior_of(spec))) for spec in self.attacks]
 
     def _collect(self) -> dict[str, list[LabelledExample]]:
         sources = {s.utterance_id: s for s in self.sources()}
