@@ -46,7 +46,8 @@ class EvolutionaryAttack(Attack):
         directions, smoothing, estimator: the zeroth-order phase's settings (see ``ZerothOrderAttack``).
         transfer_steps, transfer_learning_rate, transfer_candidates: with a transfer prior, the initial population
             holds ``transfer_candidates`` points of a white-box descent on the attacker's surrogate (see
-            ``ZerothOrderAttack``; the rest is drawn uniformly as without a prior).
+            ``ZerothOrderAttack``; the rest is drawn uniformly as without a prior); prior_samples, prior_noise: the
+            zeroth-order phase's use of the prior (see ``ZerothOrderAttack``).
     """
 
     name = "AE"
@@ -58,7 +59,8 @@ class EvolutionaryAttack(Attack):
                  max_rate: float = 0.5, gradient_phase: float = 0.5, factor: int = 4, envelope: bool = True,
                  directions: int = 16, basis: str = "lowrate", bands: int = 16, frame_s: float = 0.032,
                  smoothing: float = 0.01, estimator: str = "forward", transfer_steps: int = 0,
-                 transfer_learning_rate: float = 0.1, transfer_candidates: int = 8) -> None:
+                 transfer_learning_rate: float = 0.1, transfer_candidates: int = 8, prior_samples: int = 0,
+                 prior_noise: float = 0.5) -> None:
         if population < 4:
             raise ValueError(f"population must be >= 4, got {population}")
         if not 0 <= gradient_phase < 1:
@@ -71,7 +73,8 @@ class EvolutionaryAttack(Attack):
                                "frame_s": frame_s}
         self.gradient_settings = {"directions": directions, "smoothing": smoothing, "estimator": estimator,
                                   "transfer_steps": transfer_steps, "transfer_learning_rate": transfer_learning_rate,
-                                  "transfer_candidates": min(transfer_candidates, population)}
+                                  "transfer_candidates": min(transfer_candidates, population),
+                                  "prior_samples": prior_samples, "prior_noise": prior_noise}
         ZerothOrderAttack(**self.gradient_settings)  # validates them
 
     @staticmethod

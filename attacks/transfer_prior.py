@@ -57,10 +57,15 @@ class TransferPrior(ProcessHost):
         """What identifies the prior in cache keys and tables."""
         return {"label": self.info["label"], "fingerprint": self.info["fingerprint"]}
 
+    def losses_and_gradients(self, waveforms, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The surrogate's NLL(text) (nats; an ensemble's mean) for waveforms [P, T], float64 [P], and
+        d NLL / d waveform, float32 [P, T] (one batched forward and backward)."""
+        batch = np.ascontiguousarray(np.asarray(waveforms, np.float32).reshape(-1, np.shape(waveforms)[-1]))
+        return self._request(("gradient", batch, [text] * len(batch)))
+
     def loss_and_gradient(self, waveform, text: str) -> tuple[float, np.ndarray]:
-        """The surrogate's NLL(text) (nats; an ensemble's mean) for one waveform [T], and d NLL / d waveform: float32 [T]."""
-        batch = np.ascontiguousarray(np.asarray(waveform, np.float32).reshape(1, -1))
-        losses, gradients = self._request(("gradient", batch, [text]))
+        """``losses_and_gradients`` of one waveform [T]: (NLL, gradient [T])."""
+        losses, gradients = self.losses_and_gradients(np.asarray(waveform).reshape(1, -1), text)
         return float(losses[0]), gradients[0]
 
     def gradient(self, waveform, text: str) -> np.ndarray:

@@ -8,7 +8,10 @@ its gradient v at the iterate, mapped into the latent by the basis's transpose, 
 random ones are drawn orthogonal to it (P-RGF, Cheng et al. 2019):
     g = b * [ (f(z + beta v) - f(z)) / beta * v + sum_i (f(z + beta u_i) - f(z)) / beta * u_i ]   q + 2 queries
 exact along v, plus the orthogonal estimate shrunk by q / d (its MSE-optimal weight: the random part alone has
-squared error ~ d / q times its signal), so a good prior dominates and a useless one leaves plain AZ.
+squared error ~ d / q times its signal), so a good prior dominates and a useless one leaves plain AZ. With
+``prior_samples`` = k, the surrogate's gradients at k noisy copies of the iterate join v (Subspace Attack, Yan et al.
+2019): their orthonormalized span is probed exactly (k more queries a step), random directions orthogonal to it.
+With ``transfer_steps``, the search starts where a white-box descent on the surrogate ends (``attacks.transfer_start``).
 Then an Adam step, projection into the budget and the MFCC floor, and more directions when progress stalls
 (adaptive q); f(z) also tells whether the goal is met. Probes are projected into the size budget but not repaired
 to the MFCC floor (the repair's rescaling would add noise to the differences and cost most of the attack's own
@@ -89,6 +92,9 @@ class ZerothOrderAttack(Attack):
             (``attacks.transfer_start``; 0 = start from the clean point); transfer_learning_rate: their Adam step
             (fraction of the budget's per-sample scale); transfer_candidates: points of that trajectory queried (one
             batched call) to pick where the zeroth-order search starts.
+        prior_samples, prior_noise: with a transfer prior, each step also takes the surrogate's gradients at
+            ``prior_samples`` noisy copies of the iterate (latent noise std ``prior_noise`` x the budget's scale) and
+            probes along their span first (Subspace Attack, Yan et al. 2019); 0 = its gradient at the iterate only.
     """
 
     name = "AZ"
@@ -99,7 +105,8 @@ class ZerothOrderAttack(Attack):
                  learning_rate: float = 0.1, gradient_scale: float = 1.0, patience: int = 10,
                  factor: int = 4, envelope: bool = True, basis: str = "lowrate", bands: int = 16,
                  frame_s: float = 0.032, estimator: str = "forward", transfer_steps: int = 0,
-                 transfer_learning_rate: float = 0.1, transfer_candidates: int = 8) -> None:
+                 transfer_learning_rate: float = 0.1, transfer_candidates: int = 8, prior_samples: int = 0,
+                 prior_noise: float = 0.5) -> None:
         if directions < 1 or max_directions < directions:
             raise ValueError("need 1 <= directions <= max_directions")
         if transfer_steps < 0 or transfer_candidates < 1 or transfer_learning_rate <= 0:
@@ -112,6 +119,9 @@ class ZerothOrderAttack(Attack):
         self.patience = patience
         self.transfer_steps, self.transfer_learning_rate = transfer_steps, transfer_learning_rate
         self.transfer_candidates = transfer_candidates
+        if prior_samples < 0 or prior_noise < 0:
+            raise ValueError("need prior_samples >= 0 and prior_noise >= 0")
+        self.prior_samples, self.prior_noise = prior_samples, prior_noise
         self.basis = make_basis(basis, factor, envelope, bands, frame_s)
         self.basis_settings = {"basis": basis, "factor": factor, "envelope": envelope, "bands": bands,
                                "frame_s": frame_s}
@@ -143,17 +153,28 @@ class ZerothOrderAttack(Attack):
         candidate = latent.constraints.repair(latent.clean, probes[hits[0] : hits[0] + 1])
         return state.observe(candidate, goal.evaluate(oracle, latent.clean[None] + candidate))
 
-    @staticmethod
-    def _prior_direction(state: SearchState, latent: LatentState, delta: torch.Tensor,
-                         goal: Goal) -> torch.Tensor | None:
-        """The transfer prior's gradient at the current point, mapped into the latent: a unit vector [d], or None
-        without a prior (or when the surrogate's gradient vanishes there)."""
+    def _prior_directions(self, state: SearchState, latent: LatentState, z: torch.Tensor, delta: torch.Tensor,
+                          goal: Goal, generator: torch.Generator) -> torch.Tensor | None:
+        """Orthonormal directions [k, d] from the transfer prior, or None without one: its gradient at the iterate
+        (P-RGF) and, with ``prior_samples``, at that many noisy copies of it (latent noise of std ``prior_noise`` x the
+        budget's scale: the span of such gradients holds more of the attacked model's gradient than one of them, the
+        Subspace Attack's observation), all from one batched surrogate call, mapped into the latent."""
         if state.prior is None:
             return None
-        waveform_gradient = torch.from_numpy(state.prior.gradient((latent.clean + delta).numpy(), goal.scored_text))
-        direction = latent.basis.adjoint(waveform_gradient[None], latent.weights)[0]
-        norm = float(direction.norm())
-        return direction / norm if math.isfinite(norm) and norm > 0 else None
+        deltas = delta[None]
+        if self.prior_samples:
+            scale = budget_scale(latent.constraints, latent.clean)
+            noisy = z[None] + self.prior_noise * scale * torch.randn(self.prior_samples, latent.dimension,
+                                                                     generator=generator)
+            deltas = torch.cat([deltas, latent.probes(noisy)])
+        _, gradients = state.prior.losses_and_gradients((latent.clean[None] + deltas).numpy(), goal.scored_text)
+        directions = latent.basis.adjoint(torch.from_numpy(gradients), latent.weights).double()
+        directions = directions[torch.isfinite(directions).all(1) & (directions.norm(dim=1) > 0)]
+        if len(directions) == 0:
+            return None
+        q, r = torch.linalg.qr(directions.T)  # orthonormal basis of their span, the iterate's gradient first
+        keep = r.diagonal().abs() > 1e-6 * r.diagonal().abs().max()
+        return q.T[keep].float()
 
     def optimize(self, oracle: QueryOracle, latent: LatentState, z: torch.Tensor, goal: Goal,
                  generator: torch.Generator, state: SearchState) -> None:
@@ -166,11 +187,13 @@ class ZerothOrderAttack(Attack):
         z, delta = latent.pull_back(z)
         central = self.estimator == "antithetic"
         while oracle.remaining >= (3 if central else 2):
-            prior = self._prior_direction(state, latent, delta, goal)
-            q = min(directions + (prior is not None), (oracle.remaining - 1) // (2 if central else 1))
+            prior = self._prior_directions(state, latent, z, delta, goal, generator)
+            k = 0 if prior is None else len(prior)
+            q = min(directions + k, (oracle.remaining - 1) // (2 if central else 1))
             u = torch.randn(q, latent.dimension, generator=generator)
-            if prior is not None:  # the prior first, random directions orthogonal to it
-                u = torch.cat([prior[None], u[1:] - (u[1:] @ prior)[:, None] * prior[None]])
+            if prior is not None:  # the prior's directions first, random directions orthogonal to them
+                k = min(k, q)
+                u = torch.cat([prior[:k], u[k:] - (u[k:] @ prior[:k].T) @ prior[:k]])
             u = u / u.norm(dim=1, keepdim=True)
             steps = torch.cat([beta * u, -beta * u]) if central else beta * u
             probes = torch.cat([delta[None], latent.probes(z[None] + steps)])
@@ -185,7 +208,7 @@ class ZerothOrderAttack(Attack):
                 differences = (values[1:] - values[0]) / beta
             if prior is None:
                 gradient = self.gradient_scale * (differences[:, None] * u).mean(0)
-            else:  # exact along the prior + the orthogonal part's MSE-optimal shrinkage (q / d) of its estimate
+            else:  # exact inside the prior's span + the orthogonal part's MSE-optimal shrinkage (q / d) of its estimate
                 gradient = self.gradient_scale * (differences[:, None] * u).sum(0)
             t += 1
             first = 0.9 * first + 0.1 * gradient

@@ -29,6 +29,7 @@ from datamodules import LibriSpeechDataModule
 from datamodules.audio_io import load_audio
 from datamodules.cache_dir import default_cache_dir
 from lit_modules.backends.registry import TRAINED
+from lit_modules.surrogate import surrogate_members
 
 ATTACKS = {"AE": EvolutionaryAttack, "AZ": ZerothOrderAttack}
 BUDGETS = {"linf": PerturbationBudget("linf", delta_max=0.01), "snr": PerturbationBudget("snr", snr_db=10.0)}
@@ -62,16 +63,10 @@ def success_by(records: list[dict], queries: int) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def surrogate_members(args) -> list[dict]:
+def prior_members(args) -> list[dict]:
     """The transfer prior's members from ``--prior-checkpoint`` and ``--surrogates`` (trained here when missing)."""
-    from lit_modules.backends.registry import train_surrogate
-
-    members = [{"backend": args.prior_backend, "checkpoint": c} for c in args.prior_checkpoint or []]
-    for spec in args.surrogates or []:
-        name, _, seed = spec.partition(":")
-        train_surrogate(name, int(seed or 1))
-        members.append({"backend": name, "seed": int(seed or 1)})
-    return members
+    return ([{"backend": args.prior_backend, "checkpoint": c} for c in args.prior_checkpoint or []]
+            + surrogate_members(args.surrogates or [], train_missing=True))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -100,6 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--transfer-steps", type=int, default=None,
                         help="with a prior: white-box steps on the surrogate before the first query (the transfer "
                              "start; default: the attacks' own, 0)")
+    parser.add_argument("--prior-samples", type=int, default=None,
+                        help="with a prior: surrogate gradients at noisy copies of the iterate per step, whose span "
+                             "the search probes first (default: the attacks' own, 0)")
     parser.add_argument("--prior-backend", default="conformer_ctc", help="architecture of --prior-checkpoint")
     parser.add_argument("--surrogates", nargs="+", default=None, metavar="BACKEND:SEED",
                         help="transfer prior from the attacker's own models, e.g. conformer_ctc:1 conformer_ctc:2 "
@@ -122,13 +120,14 @@ def main(argv: list[str] | None = None) -> dict:
         if args.threads:
             torch.set_num_threads(args.threads)
         per_query = forward_seconds_per_query(backend, options, sources, 32, "OPEN THE DOOR")
-        members = surrogate_members(args)
+        members = prior_members(args)
         prior = None if not members else TransferPrior(functools.partial(
             build_by_name, "lit_modules.surrogate.build_surrogate", members=members), threads=args.threads)
         with OracleServer(factory, threads=args.threads) as server, prior or contextlib.nullcontext():
             for name in args.attacks:
                 tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
-                                            ("transfer_steps", args.transfer_steps)) if v is not None}
+                                            ("transfer_steps", args.transfer_steps),
+                                            ("prior_samples", args.prior_samples)) if v is not None}
                 attack = ATTACKS[name](basis=args.basis, **tuning)
                 for goal_kind in args.goals:
                     for mode in args.modes:

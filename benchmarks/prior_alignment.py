@@ -1,4 +1,4 @@
-"""How well a transfer prior points: ``python benchmarks/prior_alignment.py --prior-checkpoint PATH [options]``.
+"""How well a transfer prior points: ``python benchmarks/prior_alignment.py --surrogates conformer_ctc:1 [options]``.
 
 A measurement, not an attack: it takes the *attacked* model's true gradient (white-box, in this process) to grade
 the attacker's surrogate. For each source utterance and goal (the NLL of "open the door", the NLL of the clean
@@ -19,6 +19,7 @@ import torch
 
 from attacks.goals import TARGET_PHRASE
 from attacks.subspace import make_basis
+from benchmarks.attack_strength import prior_members
 from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
 from datamodules.text import normalize_transcript
@@ -27,25 +28,31 @@ from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.surrogate import build_surrogate
 
 
-def latent_gradient(backend, clean: torch.Tensor, text: str, basis, weights) -> torch.Tensor:
-    """The backend's d NLL(text) / d latent at the clean point, [d]."""
-    gradient = backend.score_gradient(clean[None], torch.tensor([clean.numel()]), [text])
+def latent_gradient(model, clean: torch.Tensor, text: str, basis, weights) -> torch.Tensor:
+    """A backend's (or a surrogate ensemble's) d NLL(text) / d latent at the clean point, [d]."""
+    gradient = (model.gradients if hasattr(model, "gradients") else model.score_gradient)(
+        clean[None], torch.tensor([clean.numel()]), [text])
     return basis.adjoint(gradient, weights)[0]
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="conformer_ctc", help="the attacked model")
-    parser.add_argument("--prior-checkpoint", required=True, help="the attacker's surrogate checkpoint")
+    parser.add_argument("--prior-checkpoint", nargs="+", default=None, help="the attacker's surrogate checkpoint(s)")
     parser.add_argument("--prior-backend", default="conformer_ctc")
+    parser.add_argument("--surrogates", nargs="+", default=None, metavar="BACKEND:SEED",
+                        help="the attacker's own models (an ensemble when several), e.g. conformer_ctc:1 conformer_ctc:2")
     parser.add_argument("--utterances", type=int, default=8)
     parser.add_argument("--max-duration", type=float, default=4.0)
     parser.add_argument("--basis", default="bands", choices=["lowrate", "bands"])
     parser.add_argument("--directions", type=int, default=16, help="q of the plain estimate compared against")
     args = parser.parse_args(argv)
     victim = load_backend(args.backend, **({"decoding": {"beam_size": 1}} if args.backend in TRAINED else {}))
-    surrogate = build_surrogate(args.prior_backend, checkpoint=args.prior_checkpoint).backend
-    if surrogate.fingerprint() == victim.fingerprint():
+    members = prior_members(args)
+    if not members:
+        raise SystemExit("name the surrogate: --prior-checkpoint PATH ... or --surrogates BACKEND:SEED ...")
+    surrogate = build_surrogate(members=members)
+    if victim.fingerprint() in surrogate.describe()["fingerprints"]:
         raise SystemExit("the surrogate is the attacked model itself: nothing to measure")
     basis = make_basis(args.basis)
     data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=0, batch_size=1)

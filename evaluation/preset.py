@@ -50,15 +50,11 @@ class TransferSettings:
     candidates: int = 8
     learning_rate: float = 0.1
 
-    def members(self) -> list[dict]:
-        """``build_surrogate``'s ``members``: one ``{backend, seed}`` per surrogate."""
-        members = []
-        for spec in self.surrogates:
-            name, _, seed = spec.partition(":")
-            if not seed.isdigit():
-                raise ValueError(f"preset: transfer surrogate {spec!r} must be 'backend:seed', e.g. conformer_ctc:1")
-            members.append({"backend": name, "seed": int(seed)})
-        return members
+    def members(self, train_missing: bool = False) -> list[dict]:
+        """``build_surrogate``'s ``members``: one ``{backend, seed}`` per surrogate (``train_missing``: train them)."""
+        from lit_modules.surrogate import surrogate_members
+
+        return surrogate_members(self.surrogates, train_missing)
 
     def attack_settings(self) -> dict:
         """The transfer start's arguments of ``ZerothOrderAttack`` / ``EvolutionaryAttack``."""
@@ -128,7 +124,7 @@ class BenchmarkPreset:
             raise ValueError(f"preset: unknown task2_defenses {unknown}; choose from {DEFENSES}")
         if self.query_budget < 1:
             raise ValueError(f"preset: query_budget must be >= 1, got {self.query_budget}")
-        self.transfer.members()  # checks the "backend:seed" names
+        self.transfer.members()  # checks the "backend:seed" names (trains nothing)
         unknown_goals = sorted(set(self.transfer.goals) - {"untargeted", "targeted"})
         if unknown_goals:
             raise ValueError(f"preset: transfer.goals must be among untargeted / targeted, got {unknown_goals}")

@@ -29,12 +29,7 @@ def transfer_prior_of(preset: BenchmarkPreset, goal: GoalSpec) -> dict | None:
     trains the surrogates that are missing (here, in the main process, before any campaign starts)."""
     if not preset.transfer.surrogates or goal.kind not in preset.transfer.goals:
         return None
-    from lit_modules.backends.registry import train_surrogate
-
-    members = preset.transfer.members()
-    for member in members:
-        train_surrogate(member["backend"], member["seed"])
-    return {"members": members}
+    return {"members": preset.transfer.members(train_missing=True)}
 
 
 def backend_options(preset: BenchmarkPreset, backend: str, device: str | None = None) -> dict:

@@ -65,8 +65,8 @@ def build_surrogate(backend: str = "conformer_ctc", checkpoint: str | None = Non
                     label: str | None = None, members: list[dict] | None = None, **backend_options) -> Surrogate:
     """Factory for ``attacks.TransferPrior`` (runs in the prior's process): a registry backend, optionally from
     another checkpoint than the embedded default's (the attacker's own training run); or, with ``members``, an
-    ensemble, one mapping per member: ``{backend, checkpoint}``, or ``{backend, seed}`` for the attacker's copy
-    trained by ``registry.train_surrogate(backend, seed)`` (which must have run: nothing is trained here)."""
+    ensemble, one mapping per member: ``{backend, checkpoint}``, or ``{backend, seed[, corpus_seed]}`` for the
+    attacker's copy trained by ``registry.train_surrogate`` (which must have run: nothing is trained here)."""
     from lit_modules.backends.registry import TRAINED, load_backend, surrogate_checkpoint_path
 
     specs = members if members else [{"backend": backend, "checkpoint": checkpoint, **backend_options}]
@@ -74,10 +74,31 @@ def build_surrogate(backend: str = "conformer_ctc", checkpoint: str | None = Non
     for spec in specs:
         spec = dict(spec)
         name, path, seed = spec.pop("backend", "conformer_ctc"), spec.pop("checkpoint", None), spec.pop("seed", None)
+        corpus = spec.pop("corpus_seed", 1)
         if path is None and seed is not None:
-            path = str(surrogate_checkpoint_path(name, seed))
+            path = str(surrogate_checkpoint_path(name, seed, corpus))
         if name in TRAINED:  # only its scores are used: no beam search or LM to load
             spec.setdefault("decoding", {"beam_size": 1})
         models.append(load_backend(name, device=device, checkpoint=path, train_if_missing=False, **spec))
-        names.append(f"{name}@seed{seed}" if seed is not None else name if path is None else f"{name}:{path}")
+        names.append(f"{name}@seed{seed}/corpus{corpus}" if seed is not None else
+                     name if path is None else f"{name}:{path}")
     return Surrogate(models, label or " + ".join(names))
+
+
+def surrogate_members(names: Sequence[str], train_missing: bool = False) -> list[dict]:
+    """``"backend:seed[:corpus]"`` names (e.g. ``conformer_ctc:1``, or ``conformer_ctc:1:0`` for one trained on the
+    victim's own public corpus 0; default corpus 1) -> ``build_surrogate``'s ``members``; ``train_missing``: train
+    each missing one now (``registry.train_surrogate``), in this process, so the prior's process only loads."""
+    from lit_modules.backends.registry import TRAINED, train_surrogate
+
+    members = []
+    for name in names:
+        backend, *numbers = name.split(":")
+        if backend not in TRAINED or not 1 <= len(numbers) <= 2 or not all(n.isdigit() for n in numbers):
+            raise ValueError(f"surrogate {name!r} must be 'backend:seed' or 'backend:seed:corpus' with a backend "
+                             f"trained here {TRAINED}, e.g. conformer_ctc:1")
+        seed, corpus = int(numbers[0]), int(numbers[1]) if len(numbers) == 2 else 1
+        members.append({"backend": backend, "seed": seed, "corpus_seed": corpus})
+        if train_missing:
+            train_surrogate(backend, seed, corpus)
+    return members

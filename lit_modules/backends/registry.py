@@ -42,18 +42,22 @@ def train_backend(name: str, extra_args: list[str] | None = None, target: Path |
 SURROGATE_OVERLAY = CONFIG_DIR / "surrogate.yaml"
 
 
-def surrogate_checkpoint_path(name: str, seed: int) -> Path:
+def surrogate_checkpoint_path(name: str, seed: int, corpus_seed: int = 1) -> Path:
     """Where an attacker's own copy of a small backend (``train_surrogate``) is cached."""
-    return default_cache_dir() / "checkpoints" / "surrogates" / f"{name}-seed{seed}.ckpt"
+    corpus = "" if corpus_seed == 1 else f"-corpus{corpus_seed}"
+    return default_cache_dir() / "checkpoints" / "surrogates" / f"{name}-seed{seed}{corpus}.ckpt"
 
 
-def train_surrogate(name: str, seed: int) -> Path:
-    """The attacker's own ``name``, trained with ``seed`` on another synthetic corpus (``configs/asr/surrogate.yaml``):
-    ``train.py fit --config configs/asr/<name>.yaml --config configs/asr/surrogate.yaml --seed_everything <seed>``.
-    Returns the cached checkpoint (trained only when missing)."""
-    target = surrogate_checkpoint_path(name, seed)
+def train_surrogate(name: str, seed: int, corpus_seed: int = 1) -> Path:
+    """The attacker's own ``name``, trained with ``seed`` on the synthetic corpus of ``corpus_seed`` (default 1:
+    other voices and sentences than the victim's corpus 0; ``configs/asr/surrogate.yaml``):
+    ``train.py fit --config configs/asr/<name>.yaml --config configs/asr/surrogate.yaml --seed_everything <seed>
+    [--data.init_args.synthetic.seed <corpus_seed>]``. Returns the cached checkpoint (trained only when missing)."""
+    target = surrogate_checkpoint_path(name, seed, corpus_seed)
     if not target.is_file():
-        train_backend(name, ["--config", str(SURROGATE_OVERLAY), "--seed_everything", str(seed)], target=target)
+        corpus = [] if corpus_seed == 1 else ["--data.init_args.synthetic.seed", str(corpus_seed)]
+        train_backend(name, ["--config", str(SURROGATE_OVERLAY), "--seed_everything", str(seed), *corpus],
+                      target=target)
     return target
 
 
