@@ -49,6 +49,23 @@ def test_smoke_preset_is_valid_and_overrides_are_checked():
         load_preset("no-such-preset")
 
 
+def test_transfer_settings_name_the_attackers_surrogates_and_reach_only_their_goals():
+    from attacks.campaign import GoalSpec
+    from evaluation.setting import attacks_of, transfer_prior_of
+
+    preset = load_preset("smoke", ["transfer.surrogates=[conformer_ctc:1, conformer_ctc:2:0]", "transfer.steps=5"])
+    assert preset.transfer.members() == [{"backend": "conformer_ctc", "seed": 1, "corpus_seed": 1},
+                                         {"backend": "conformer_ctc", "seed": 2, "corpus_seed": 0}]
+    assert transfer_prior_of(preset, GoalSpec("untargeted")) is None  # goals: [targeted] by default
+    _, ae, az = (spec.attack for spec in attacks_of(preset, transfer=True))  # AG has no search to start
+    assert ae.gradient_settings["transfer_steps"] == az.transfer_steps == 5
+    _, ae, az = (spec.attack for spec in attacks_of(preset))
+    assert ae.gradient_settings["transfer_steps"] == az.transfer_steps == 0
+    for bad in ("conformer_ctc", "conformer_ctc:x", "whisper:1", "conformer_ctc:1:2:3"):
+        with pytest.raises(Exception, match="backend:seed"):
+            load_preset("smoke", [f"transfer.surrogates=[{bad}]"])
+
+
 @pytest.mark.timeout(900)
 def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir, monkeypatch):
     tmp_path = shared_dir
