@@ -38,8 +38,9 @@ class DetectorSettings:
 class TransferSettings:
     """The attacker's transfer prior (``attacks.transfer_prior``): models of its own, never the attacked one.
 
-    surrogates: ``"backend:seed"`` members of the ensemble, each the backend's recipe trained with that seed on
-        another synthetic corpus (``configs/asr/surrogate.yaml``; trained on first use); empty = no prior.
+    surrogates: ``"backend:seed[:corpus]"`` members of the ensemble, each the backend's recipe trained with that
+        seed on the synthetic corpus of that seed (default 1, not the victim's 0; ``configs/asr/surrogate.yaml``;
+        trained on first use); empty = no prior (the presets' default: docs/attacks.md measures why).
     goals: which campaigns get the prior (``untargeted``, ``targeted``).
     steps, candidates, learning_rate: the transfer start of AE and AZ (``ZerothOrderAttack.transfer_*``).
     """

@@ -118,3 +118,25 @@ def test_a_transfer_start_beats_the_prior_alone_at_a_small_budget(server, close_
     started = make_attack(transfer_steps=60)(server.session(20), clean, target, budget, seed=0, prior=close_prior)
     assert started.queries <= 20 and started.mfcc_similarity >= 0.95 - 1e-4
     assert started.objective < 0.5 * plain.objective, (started.objective, plain.objective)
+
+
+def test_subspace_probes_are_orthonormal_start_with_the_iterates_gradient_and_keep_the_budget(server, close_prior):
+    from attacks.base import SearchState
+    from attacks.zeroth_order import LatentState
+
+    clean = torch.from_numpy(speech_like())
+    constraints = Constraints(PerturbationBudget("snr", snr_db=10.0))
+    attack = ZerothOrderAttack(directions=4, basis="bands", envelope=False, prior_samples=5)
+    latent = LatentState(attack.basis, clean, constraints)
+    z = torch.zeros(latent.dimension)
+    state = SearchState(server.session(1), clean, close_prior)
+    directions = attack._prior_directions(state, latent, z, torch.zeros_like(clean), Targeted("OPEN THE DOOR"),
+                                          torch.Generator().manual_seed(0))
+    assert directions.shape == (6, latent.dimension)  # the iterate's gradient + 5 noisy copies' (independent)
+    assert torch.allclose(directions @ directions.T, torch.eye(6), atol=1e-4)
+    at_iterate = latent.basis.adjoint(torch.from_numpy(close_prior.gradient(clean.numpy(), "OPEN THE DOOR"))[None],
+                                      latent.weights)[0]
+    assert abs(float(torch.nn.functional.cosine_similarity(directions[0], at_iterate, dim=0))) > 0.999
+    result = attack(server.session(40), speech_like(), Targeted("OPEN THE DOOR"), constraints, seed=0,
+                    prior=close_prior)
+    assert result.queries <= 40 and result.mfcc_similarity >= 0.95 - 1e-4 and np.isfinite(result.objective)
