@@ -90,6 +90,17 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
     assert (out / "dispersion_whisper_snr10.png").is_file() and (out / "roc_whisper_snr10.png").is_file()
 
+    from benchmarks import unsupervised_statistics  # the cell's campaigns and unsupervised BNN, reused (no attacks)
+    args = smallest(tiny_corpus, tmp_path)
+    for flag in ("--no-progress", "--no-wandb", "--results-dir", str(tmp_path / "results")):
+        args.remove(flag)
+    monkeypatch.setenv("ASR_ROBUSTNESS_CACHE", str(tmp_path / "cache"))  # its results file goes there too
+    rows = unsupervised_statistics.main(args)
+    assert [r["statistic"] for r in rows] == ["wasserstein", "dispersion", "mutual_information", "epistemic_fraction"]
+    assert all(0 <= r["AUC % vs AG"].value <= 100 and 0 <= r["AUC % vs clean"].value <= 100 for r in rows)
+    assert all(r["mean clean"] >= 0 and r["mean AG"] >= 0 for r in rows)
+    assert (tmp_path / "cache" / "results" / "unsupervised_statistics.json").is_file()
+
     monkeypatch.undo()  # the rerun adds the adaptive rows: new campaigns against each trained BNN
     again = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
     rerun = json.loads((again / "results.json").read_text())["tables"]

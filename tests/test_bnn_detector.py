@@ -19,6 +19,40 @@ from lit_modules.detectors.flipout_head import FlipoutDetectorHead, flipout_kl, 
 from tests.conftest import REPO_ROOT
 
 
+def test_probe_statistics_split_the_predictive_entropy_as_hand_computed(monkeypatch):
+    """Two Monte Carlo samples that are each certain but disagree: the mean prediction's entropy is ln 2 and all of it
+    is epistemic (mutual information ln 2, epistemic fraction 1); frames past the length are zero."""
+    from lit_modules.detectors.bayesian_probe import BayesianCTCProbe, epistemic_fraction, utterance_dispersion
+
+    probe = BayesianCTCProbe(input_dim=4, vocabulary_size=2)
+    certain = torch.tensor([[1 - 1e-6, 1e-6], [1e-6, 1 - 1e-6]]).log()  # sample 0 says class 0, sample 1 class 1
+    monkeypatch.setattr(probe, "forward", lambda hidden, samples: (certain[:, None, None, :].expand(2, 1, 3, 2), None))
+    frames = probe.frame_statistics(torch.zeros(1, 3, 4), torch.tensor([2]), samples=2)
+    assert frames["entropy"][0, :2] == pytest.approx([math.log(2)] * 2, abs=1e-4)
+    assert frames["mutual_information"][0, :2] == pytest.approx([math.log(2)] * 2, abs=1e-4)
+    assert frames["dispersion"][0, :2] == pytest.approx([math.sqrt(0.5)] * 2, abs=1e-4)  # std of {0, 1}, unbiased
+    assert float(frames["mutual_information"][0, 2]) == 0 and float(frames["entropy"][0, 2]) == 0
+    lengths = torch.tensor([2])
+    assert float(epistemic_fraction(frames["mutual_information"], frames["entropy"])[0]) == pytest.approx(1, abs=1e-4)
+    assert float(utterance_dispersion(frames["mutual_information"], lengths)[0]) == pytest.approx(math.log(2), abs=1e-4)
+
+
+def test_probe_mutual_information_vanishes_with_the_posterior_std():
+    from lit_modules.detectors.bayesian_probe import BayesianCTCProbe
+
+    torch.manual_seed(0)
+    hidden, lengths = torch.randn(2, 5, 6), torch.tensor([5, 3])
+    probe = BayesianCTCProbe(input_dim=6, vocabulary_size=4, posterior_rho_init=-4.0)
+    with torch.no_grad():
+        probe.output.mu_weight.normal_(0, 1.0)
+    wide = probe.frame_statistics(hidden, lengths, samples=16)["mutual_information"]
+    with torch.no_grad():
+        probe.output.rho_weight.fill_(-30.0)
+        probe.output.rho_bias.fill_(-30.0)
+    narrow = probe.frame_statistics(hidden, lengths, samples=16)["mutual_information"]
+    assert float(wide[0].mean()) > 1e-4 and float(narrow.abs().max()) < 1e-6
+
+
 # ------------------------------------------------------------------------------------------ Flipout
 def _layer(seed: int = 0, inputs: int = 6, outputs: int = 3) -> LinearFlipout:
     torch.manual_seed(seed)
@@ -78,6 +112,27 @@ def test_utterance_flipout_shares_one_weight_sample_per_utterance_and_is_unbiase
     assert out[:, 0, 0].std(0).min() > 0.01  # copies differ: each has its own sign pattern
     expected = torch.nn.functional.linear(x, layer.mu_weight, layer.mu_bias)
     assert torch.allclose(out.mean(0), expected, atol=0.03)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_monte_carlo_copies_draw_independent_weight_noise(seed):
+    """The spread over S copies is the posterior's, sum_j x_j^2 sigma_j^2 + sigma_b^2, whatever the call: with one
+    weight-noise draw shared by all copies (bayesian-torch's one eps per pass) a 4-input unit's spread would be a
+    chi-square of 5 terms (~60 % relative error) and would change from call to call."""
+    from lit_modules.detectors.flipout_head import copy_flipout, utterance_flipout
+
+    layer = LinearFlipout(4, 1, prior_mean=0.0, prior_variance=1.0, posterior_rho_init=-1.0)
+    with torch.no_grad():
+        layer.mu_weight.zero_()
+        layer.mu_bias.zero_()
+    sigma = torch.nn.functional.softplus(layer.rho_weight.detach())[0]
+    expected = float((sigma**2).sum() + torch.nn.functional.softplus(layer.rho_bias.detach())[0] ** 2)
+    torch.manual_seed(seed)
+    x = torch.ones(1, 1, 4)
+    frames = utterance_flipout(layer, x, samples=8000)  # [S, 1, 1, 1]
+    pooled = copy_flipout(layer, torch.ones(8000, 1, 4))  # [S, 1, 1]
+    for spread in (frames.flatten().var(), pooled.flatten().var()):
+        assert float(spread) == pytest.approx(expected, rel=0.08)
 
 
 def test_head_pools_only_valid_frames_and_samples_by_batch_tiling():

@@ -31,7 +31,7 @@ class BNNDetector(Detector):
     @torch.no_grad()
     def details(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every score output [B]: ``score`` and, by mode, ``predictive_std`` / ``entropy`` or ``dispersion`` /
-        ``wasserstein``."""
+        ``wasserstein`` / ``mutual_information`` / ``epistemic_fraction``."""
         hidden, frame_lengths = self.module.backend.hidden(waveforms, lengths, self.module.layer)
         return self.module.score_features(hidden, frame_lengths, self.samples)
 

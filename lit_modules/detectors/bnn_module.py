@@ -6,7 +6,9 @@ Two modes (``mode``):
   predictive std and entropy.
 - ``unsupervised``: ``BayesianCTCProbe`` trained on the clean examples only (CTC loss of their transcripts + KL / N);
   score: the 1-Wasserstein distance of an input's per-frame output dispersion to that of clean training speech
-  (``unsupervised_score: wasserstein``) or the per-utterance dispersion itself (``dispersion``).
+  (``unsupervised_score: wasserstein``), the per-utterance dispersion itself (``dispersion``), the mean per-frame
+  mutual information between outputs and weights (``mutual_information``, BALD) or its share of the predictive
+  entropy (``epistemic_fraction``).
 
 N is the number of training examples the likelihood sums over (all of them, or the clean ones in unsupervised mode),
 read from the data module at setup unless given. Thresholds are calibrated on validation data (at ``target_fpr``
@@ -32,13 +34,14 @@ from datamodules.adversarial.batch import LabelledSpeechBatch
 from datamodules.cache_dir import default_cache_dir
 from lit_modules.detectors import calibration, plots
 from lit_modules.detectors.activation_cache import ActivationCache
-from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, utterance_dispersion,
+from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, epistemic_fraction, utterance_dispersion,
                                                   wasserstein_scores)
 from lit_modules.detectors.elbo import elbo_loss, kl_warmup
 from lit_modules.detectors.flipout_head import FlipoutDetectorHead
 from lit_modules.vocabulary import CharacterVocabulary
 
 MODES = ("supervised", "unsupervised")
+UNSUPERVISED_SCORES = ("wasserstein", "dispersion", "mutual_information", "epistemic_fraction")
 REFERENCE_POINTS = 1024  # quantiles kept of the clean reference distribution
 
 
@@ -65,6 +68,7 @@ class BNNDetectorModule(L.LightningModule):
         kl_warmup_steps: linear KL warm-up (0 = none). num_train_examples: N (default: from the data module).
         target_fpr: calibration target; decision: which saved threshold ``decide`` uses (``fpr`` or ``youden``).
         cache_activations: memory-map backend activations after their first computation.
+        unsupervised_score: which unsupervised statistic is the score (``UNSUPERVISED_SCORES``; all are returned).
     """
 
     def __init__(self, backend: str | None = "conformer_ctc",
@@ -81,8 +85,8 @@ class BNNDetectorModule(L.LightningModule):
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if decision not in ("fpr", "youden"):
             raise ValueError(f"decision must be 'fpr' or 'youden', got {decision!r}")
-        if unsupervised_score not in ("wasserstein", "dispersion"):
-            raise ValueError(f"unsupervised_score must be 'wasserstein' or 'dispersion', got {unsupervised_score!r}")
+        if unsupervised_score not in UNSUPERVISED_SCORES:
+            raise ValueError(f"unsupervised_score must be one of {UNSUPERVISED_SCORES}, got {unsupervised_score!r}")
         if mc_samples < 1:
             raise ValueError(f"mc_samples must be >= 1, got {mc_samples}")
         self.save_hyperparameters(ignore=["optimizer"])
@@ -150,11 +154,14 @@ class BNNDetectorModule(L.LightningModule):
             mean = probabilities.mean(0)
             entropy = -(mean * (mean + 1e-8).log() + (1 - mean) * (1 - mean + 1e-8).log())
             return {"score": mean, "predictive_std": probabilities.std(0), "entropy": entropy}
-        dispersion = self.probe.frame_dispersion(hidden, lengths, samples)
-        per_utterance = utterance_dispersion(dispersion, lengths)
-        distance = wasserstein_scores(dispersion, lengths, self.reference.cpu().numpy()).to(hidden.device)
-        score = distance if self.hparams.unsupervised_score == "wasserstein" else per_utterance
-        return {"score": score, "dispersion": per_utterance, "wasserstein": distance}
+        frames = self.probe.frame_statistics(hidden, lengths, samples)
+        scores = {
+            "dispersion": utterance_dispersion(frames["dispersion"], lengths),
+            "wasserstein": wasserstein_scores(frames["dispersion"], lengths,
+                                              self.reference.cpu().numpy()).to(hidden.device),
+            "mutual_information": utterance_dispersion(frames["mutual_information"], lengths),
+            "epistemic_fraction": epistemic_fraction(frames["mutual_information"], frames["entropy"])}
+        return {"score": scores[self.hparams.unsupervised_score], **scores}
 
     @property
     def threshold(self) -> torch.Tensor:
@@ -174,6 +181,7 @@ class BNNDetectorModule(L.LightningModule):
                 return None  # nothing to learn from in this batch (unsupervised mode sees clean speech only)
             hidden, lengths = hidden[clean], lengths[clean]
             log_probs, kl = self.probe(hidden)
+            log_probs = log_probs[0]
             targets, target_lengths = self.vocabulary.encode_batch([batch.transcripts[i] for i in clean])
             nll = F.ctc_loss(log_probs.transpose(0, 1), targets.to(self.device), lengths,
                              target_lengths.to(self.device), blank=self.vocabulary.blank, zero_infinity=True)

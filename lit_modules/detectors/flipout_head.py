@@ -6,12 +6,17 @@ across examples by random sign flips. The KL term is computed here (``flipout_kl
 KL *averaged* over a layer's parameters, not summed, which would shrink the ELBO's KL / N by the parameter count (a
 20k-weight layer: 20,000x).
 
-The frame-wise layer is applied with ``utterance_flipout``: the layer's own parameters, but one sign pattern per
-(Monte Carlo copy, utterance) shared by all its frames, so every frame of an utterance sees the same pseudo-independent
-weight sample (the utterance is Flipout's "example"; bayesian-torch's forward would draw new signs per frame, as if
-each frame were an example). It also computes the mean path once for all S copies and draws S x (D + H) signs
-instead of S x T x (D + H): the head's sampling cost is one [S x T, D] x [D, H] product (measured in
-docs/detector.md).
+The layers are applied with ``utterance_flipout`` / ``copy_flipout``: the layer's own parameters, but
+- one sign pattern per (Monte Carlo copy, utterance), shared by all its frames, so every frame of an utterance sees
+  the same pseudo-independent weight sample (the utterance is Flipout's "example"; bayesian-torch's forward would
+  draw new signs per frame, as if each frame were an example);
+- one weight-noise draw eps per Monte Carlo copy. bayesian-torch draws one eps per forward pass; with the S copies
+  tiled into one pass they would all share it and differ only by their signs, so an utterance's S samples would
+  estimate the spread under that one eps (for a D-input unit, a chi-square of D terms: ~12 % relative error at
+  D = 144) and every utterance of a batch would share the error: scores would depend on an input's batch-mates.
+  With S draws the samples are independent across copies (tested). Training (S = 1) is bayesian-torch's Flipout.
+The mean path is computed once for all S copies; the perturbation is one batched [S] x ([B x T, D] x [D, H]) product
+(measured in docs/detector.md).
 """
 
 from __future__ import annotations
@@ -43,18 +48,34 @@ def rademacher(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return torch.randint(0, 2, shape, device=like.device).to(like.dtype).mul_(2).sub_(1)
 
 
-def utterance_flipout(layer: LinearFlipout, x: torch.Tensor, samples: int) -> torch.Tensor:
-    """Flipout through ``layer`` with one weight sample per (copy, utterance): x [B, T, D] -> [S, B, T, H].
+def flipout_perturbation(layer: LinearFlipout, x: torch.Tensor, samples: int) -> torch.Tensor:
+    """The weight-noise part of ``layer``'s output for S copies: x [S or 1, B, *, D] -> [S, B, *, H].
 
-    out = x W_mu^T + b_mu + ((x * s_in) dW^T + db) * s_out, dW = softplus(rho) * eps (one eps per call, as in
-    bayesian-torch), s_in [S, B, 1, D] and s_out [S, B, 1, H] Rademacher signs."""
+    ((x * s_in) dW_s^T + db_s) * s_out with dW_s = softplus(rho) * eps_s, one eps_s per copy s, and Rademacher signs
+    s_in [S, B, 1.., D], s_out [S, B, 1.., H] per (copy, example), shared along the middle (time) axes."""
+    width, out = layer.mu_weight.shape[1], layer.mu_weight.shape[0]
+    batch, middle = x.shape[1], x.dim() - 3
+    delta_weight = F.softplus(layer.rho_weight) * torch.randn(samples, out, width, dtype=x.dtype, device=x.device)
+    signs_in = rademacher((samples, batch, *(1,) * middle, width), x)
+    signs_out = rademacher((samples, batch, *(1,) * middle, out), x)
+    product = torch.einsum("s...d,shd->s...h", x * signs_in, delta_weight)
+    if layer.mu_bias is not None:
+        delta_bias = F.softplus(layer.rho_bias) * torch.randn(samples, out, dtype=x.dtype, device=x.device)
+        product = product + delta_bias.view(samples, *(1,) * (x.dim() - 2), out)
+    return product * signs_out
+
+
+def utterance_flipout(layer: LinearFlipout, x: torch.Tensor, samples: int) -> torch.Tensor:
+    """Flipout through ``layer`` with one weight sample per (copy, utterance): x [B, T, D] -> [S, B, T, H]; the mean
+    path x W_mu^T + b_mu is computed once for all copies (``flipout_perturbation`` adds each copy's noise)."""
     mean = F.linear(x, layer.mu_weight, layer.mu_bias)
-    delta_weight = F.softplus(layer.rho_weight) * torch.randn_like(layer.mu_weight)
-    delta_bias = None if layer.mu_bias is None else F.softplus(layer.rho_bias) * torch.randn_like(layer.mu_bias)
-    batch, _, width = x.shape
-    signs_in = rademacher((samples, batch, 1, width), x)
-    signs_out = rademacher((samples, batch, 1, mean.shape[-1]), x)
-    return mean[None] + F.linear(x[None] * signs_in, delta_weight, delta_bias) * signs_out
+    return mean[None] + flipout_perturbation(layer, x[None], samples)
+
+
+def copy_flipout(layer: LinearFlipout, x: torch.Tensor) -> torch.Tensor:
+    """Flipout through ``layer`` for inputs that already differ per copy: x [S, B, D] -> [S, B, H], one weight-noise
+    draw per copy and signs per (copy, example)."""
+    return F.linear(x, layer.mu_weight, layer.mu_bias) + flipout_perturbation(layer, x, x.shape[0])
 
 
 def masked_mean_std(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -95,11 +116,11 @@ class FlipoutDetectorHead(nn.Module):
         return sum(flipout_kl(layer) for layer in (self.frame_layer, self.pooled_layer, self.classifier))
 
     def sample(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> torch.Tensor:
-        """Monte Carlo logits [S, B] in one pass: the frame layer's output is tiled S times (each copy with its own
-        Flipout signs), the pooled layers see the S x B tiled batch (only the head is sampled, never the backbone)."""
+        """Monte Carlo logits [S, B] in one pass: the frame layer's output is produced for S copies (each with its own
+        weight-noise draw and Flipout signs), the pooled layers see the S x B copies (only the head is sampled, never
+        the backbone)."""
         frames = utterance_flipout(self.frame_layer, self.normalize(hidden.float()), samples)  # [S, B, T, H]
         batch, length = hidden.shape[:2]
         pooled = masked_mean_std(self.activation(frames).reshape(samples * batch, length, -1), lengths.repeat(samples))
-        x = self.pooled_layer(pooled, return_kl=False)
-        logits = self.classifier(self.activation(x), return_kl=False)
-        return logits.view(samples, batch)
+        x = copy_flipout(self.pooled_layer, pooled.view(samples, batch, -1))
+        return copy_flipout(self.classifier, self.activation(x))[..., 0]
