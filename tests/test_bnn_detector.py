@@ -135,6 +135,20 @@ def test_monte_carlo_copies_draw_independent_weight_noise(seed):
         assert float(spread) == pytest.approx(expected, rel=0.08)
 
 
+def test_evaluation_reuses_its_weight_samples_until_the_parameters_change():
+    from lit_modules.detectors.flipout_head import weight_noise
+
+    layer, like = _layer(), torch.zeros(1)
+    assert not torch.equal(weight_noise(layer, 4, like)[0], weight_noise(layer, 4, like)[0])  # training: fresh draws
+    with torch.no_grad():
+        first = weight_noise(layer, 4, like)[0]
+        assert weight_noise(layer, 4, like)[0] is first  # scoring: S fixed posterior samples
+        assert weight_noise(layer, 8, like)[0].shape[0] == 8
+        layer.rho_weight.add_(0.5)  # an optimizer step changes the posterior: new samples, from the new std
+        again = weight_noise(layer, 4, like)[0]
+    assert again is not first and float(again.std()) > float(first.std())
+
+
 def test_head_pools_only_valid_frames_and_samples_by_batch_tiling():
     torch.manual_seed(0)
     frames = torch.randn(2, 5, 3)
