@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 from attacks.perturbation import gaussian_noise_at_snr
 from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
-from lit_modules.backends.registry import BACKEND_NAMES, TRAINED, load_backend
+from lit_modules.backends.registry import (BACKEND_NAMES, DEFAULT_DECODING, TRAINED, default_language_model,
+                                          load_backend)
 
 REAL_SPEECH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-speech-mini"
 
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.backends:
         if name in TRAINED:
             variants.append((f"{name} (greedy)", name, {"decoding": {"beam_size": 1}}))
-            variants.append((f"{name} (beam 8 + char LM)", name, {}))
+            beam = {**DEFAULT_DECODING, "lm_path": str(default_language_model())}  # explicit: the RNN-T's default is greedy
+            variants.append((f"{name} (beam {beam['beam_size']} + char LM)", name, {"decoding": beam}))
             continue
         variants.append((name, name, {}))
         if name == "whisper":
