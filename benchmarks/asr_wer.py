@@ -45,6 +45,23 @@ def evaluate(backend, loader, snr: float | None = None, seed: int = 0) -> dict:
             "examples": list(zip(references[:3], hypotheses[:3]))}
 
 
+def decoding_variants(backends: list[str], whisper_context: float) -> list[tuple[str, str, dict]]:
+    """(row label, backend name, ``load_backend`` options) for every row: the small trained backends greedy and with
+    beam search + the character LM (passed explicitly: a backend's registry default may be either), Whisper with
+    its full and its trimmed window."""
+    variants = []
+    for name in backends:
+        if name in TRAINED:
+            variants.append((f"{name} (greedy)", name, {"decoding": {"beam_size": 1}}))
+            beam = {**DEFAULT_DECODING, "lm_path": str(default_language_model())}
+            variants.append((f"{name} (beam {beam['beam_size']} + char LM)", name, {"decoding": beam}))
+            continue
+        variants.append((name, name, {}))
+        if name == "whisper":
+            variants.append((f"whisper (window >= {whisper_context:g} s)", name, {"min_context_s": whisper_context}))
+    return variants
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", nargs="*", default=list(BACKEND_NAMES), choices=BACKEND_NAMES)
@@ -62,18 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
         real = LibriSpeechDataModule(root=str(REAL_SPEECH), test_splits=["dev-clean"], batch_size=args.batch_size)
         sets["real-speech-mini"] = (real.test_dataloader, None)
 
-    variants = []
-    for name in args.backends:
-        if name in TRAINED:
-            variants.append((f"{name} (greedy)", name, {"decoding": {"beam_size": 1}}))
-            beam = {**DEFAULT_DECODING, "lm_path": str(default_language_model())}  # explicit: the RNN-T's default is greedy
-            variants.append((f"{name} (beam {beam['beam_size']} + char LM)", name, {"decoding": beam}))
-            continue
-        variants.append((name, name, {}))
-        if name == "whisper":
-            variants.append((f"whisper (window >= {args.whisper_context:g} s)", name, {"min_context_s": args.whisper_context}))
     results: dict[str, dict] = {}
-    for label, name, options in variants:
+    for label, name, options in decoding_variants(args.backends, args.whisper_context):
         print(f"{label}:", flush=True)
         try:
             backend = load_backend(name, train_if_missing=not args.no_train, **options)

@@ -73,3 +73,17 @@ def test_table3_layout_averages_over_backends():
     table = wide(rows, ["a", "b"])
     assert [r["evaluation"] for r in table] == ["AE", "AE + LS"]
     assert [r["Avg."] for r in table] == [20.0, 60.0]
+
+
+def test_asr_wer_beam_rows_ask_for_beam_search_whatever_the_backend_default(monkeypatch, tmp_path):
+    """The RNN-T's registry default is greedy: its "beam + LM" row must pass the beam decoding itself."""
+    from benchmarks import asr_wer
+    from lit_modules.backends.registry import BACKEND_DECODING, DEFAULT_DECODING
+
+    monkeypatch.setattr(asr_wer, "default_language_model", lambda: tmp_path / "lm.json")  # no corpus, no LM training
+    rows = {label: options for label, _, options in asr_wer.decoding_variants(["rnnt", "whisper"], 10.0)}
+    assert BACKEND_DECODING["rnnt"]["beam_size"] == 1
+    assert rows["rnnt (greedy)"]["decoding"]["beam_size"] == 1
+    beam = rows[f"rnnt (beam {DEFAULT_DECODING['beam_size']} + char LM)"]["decoding"]
+    assert beam["beam_size"] > 1 and beam["lm_path"] == str(tmp_path / "lm.json")
+    assert rows["whisper"] == {} and rows["whisper (window >= 10 s)"] == {"min_context_s": 10.0}

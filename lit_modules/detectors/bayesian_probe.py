@@ -3,7 +3,7 @@ speech only; adversarial inputs make its Monte Carlo outputs disperse unlike cle
 
 ``BayesianCTCProbe``: hidden activations [B, T, D] -> Flipout linear layer -> character log-probabilities [B, T, V],
 trained with the CTC loss of the clean transcripts plus KL / N (the recognizer's own kind of loss, on top of the
-frozen backend's layer). Detection statistics from S Monte Carlo samples (batch tiling):
+frozen backend's layer). Detection statistics from S Monte Carlo samples:
 - per-frame dispersion: the std over samples of the output probabilities, averaged over the vocabulary, [T];
 - per-utterance dispersion: its mean over valid frames (the Fig. 2 quantity);
 - 1-Wasserstein distance between an utterance's per-frame dispersion values and the reference distribution of
@@ -40,7 +40,7 @@ class BayesianCTCProbe(nn.Module):
 
     @torch.no_grad()
     def frame_statistics(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
-        """From one pass of S Monte Carlo samples (batch tiling), each [B, T] and zero past each length:
+        """From one pass of S Monte Carlo copies (``utterance_flipout``), each [B, T] and zero past each length:
         ``dispersion`` (std over samples of the output probabilities, mean over the vocabulary), ``entropy`` (of the
         mean prediction, nats) and ``mutual_information`` (BALD: that entropy minus the samples' mean entropy)."""
         log_probs, _ = self(hidden, samples)

@@ -14,7 +14,8 @@ The layers are applied with ``utterance_flipout`` / ``copy_flipout``: the layer'
   tiled into one pass they would all share it and differ only by their signs, so an utterance's S samples would
   estimate the spread under that one eps (for a D-input unit, a chi-square of D terms: ~12 % relative error at
   D = 144) and every utterance of a batch would share the error: scores would depend on an input's batch-mates.
-  With S draws the samples are independent across copies (tested). Training (S = 1) is bayesian-torch's Flipout.
+  With S draws the samples are independent across copies (tested). Training (S = 1) draws one eps per pass, as
+  bayesian-torch does.
 The mean path is computed once for all S copies; the perturbation is one batched [S] x ([B x T, D] x [D, H]) product
 (measured in docs/detector.md).
 """
