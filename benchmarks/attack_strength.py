@@ -5,7 +5,9 @@ SNR 10 dB): success rate at 1,000 and at the full query budget (read from each r
 history: attacks stop at success), mean queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
 efficiency ratio = attack wall time / sum over utterances of (queries x the backend's batched time per query of that
 utterance for the same work, transcript + score, measured in this process at batch 32, fastest of 3 passes).
-Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run resumes. Results: Markdown table, ``<cache>/results/attack_strength.json``.
+Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run resumes. Results: Markdown table,
+``<cache>/results/attack_strength.json`` and, per backend, a success-versus-queries plot
+``<cache>/results/attack_strength_<backend>.png``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from attacks.zeroth_order import ZerothOrderAttack
 from datamodules import LibriSpeechDataModule
 from datamodules.audio_io import load_audio
 from datamodules.cache_dir import default_cache_dir
+from evaluation.plots import success_curves
 from lit_modules.backends.registry import TRAINED
 from lit_modules.surrogate import surrogate_members
 
@@ -110,7 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
     sources = [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript) for u in data.stage_utterances("test")]
     cache_root = default_cache_dir() / "adversarial"
     rows, results = [], {}
+    out_dir = default_cache_dir() / "results"
     for backend in args.backends:
+        histories: dict[str, list[list]] = {}
         options = {} if args.beam or backend not in TRAINED else {"decoding": {"beam_size": 1}}
         if backend == "whisper" and args.whisper_context:
             options = {"min_context_s": args.whisper_context}
@@ -139,6 +144,8 @@ def main(argv: list[str] | None = None) -> dict:
                         if not records:
                             continue
                         successes = [r for r in records if r["success"]]
+                        histories[f"{name} {goal_kind} {BUDGETS[mode].label} (n={len(records)})"] = [
+                            r["history"] for r in records]
                         queries = sum(r["queries"] for r in records)
                         wall = sum(r["wall_time_s"] for r in records)
                         row = {
@@ -159,6 +166,10 @@ def main(argv: list[str] | None = None) -> dict:
                         }
                         rows.append(row)
         results[label] = {"backend_seconds_per_query": per_query}
+        if histories:
+            plot = success_curves(histories, args.query_budget, out_dir / f"attack_strength_{label}.png",
+                                  f"closed-model attacks on {label}")
+            print(f"plot: {plot}")
     header = (f"| backend | attack | goal | budget | n | success@{args.early_budget} % | success@{args.query_budget} % | "
               "mean queries (successes) | SNR dB | max l_inf | min MFCC | s / utt | oracle efficiency |")
     lines = [header, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -171,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{r['seconds_per_utterance']:.1f} | {r['oracle_efficiency']:.2f} |")
     table = "\n".join(lines)
     print(table)
-    out = default_cache_dir() / "results" / "attack_strength.json"
+    out = out_dir / "attack_strength.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "backends": results, "args": vars(args)}, indent=2))
     print(f"\nwritten: {out}")

@@ -87,3 +87,17 @@ def test_asr_wer_beam_rows_ask_for_beam_search_whatever_the_backend_default(monk
     beam = rows[f"rnnt (beam {DEFAULT_DECODING['beam_size']} + char LM)"]["decoding"]
     assert beam["beam_size"] > 1 and beam["lm_path"] == str(tmp_path / "lm.json")
     assert rows["whisper"] == {} and rows["whisper (window >= 10 s)"] == {"min_context_s": 10.0}
+
+
+def test_attack_strength_reads_success_within_a_budget_from_each_history(tmp_path):
+    from benchmarks.attack_strength import success_by
+    from evaluation.plots import success_curves
+
+    records = [{"history": [(50, 0.9, False), (400, 0.2, True)]},    # succeeds at 400 queries
+               {"history": [(50, 0.9, False), (1500, 0.1, True)]},   # at 1,500
+               {"history": [(50, 0.9, False), (2000, 0.8, False)]}]  # never
+    assert success_by(records, 399) == 0
+    assert success_by(records, 1000) == pytest.approx(1 / 3)
+    assert success_by(records, 2000) == pytest.approx(2 / 3)
+    path = success_curves({"AZ targeted": [r["history"] for r in records]}, 2000, tmp_path / "curve.png", "t")
+    assert path.is_file() and path.stat().st_size > 1000
