@@ -36,13 +36,18 @@ class CalibratedDetector:
     name: str
     detector: Detector
     threshold: float
-    spec: dict | None = None
-    threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside  # {"class_path": ..., "init_args": ...} for ``build_system`` (adaptive attacks)
+    spec: dict | None = None  # {"class_path": ..., "init_args": ...} for ``build_system`` (adaptive attacks)
+    threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside
 
 
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
-    """Where one untargeted cell's detectors (and SE enhancer) are trained: keyed by its campaigns and settings."""
+    """Where one untargeted cell's detectors (and SE enhancer) are trained: keyed by its campaigns, its source
+    utterances (the split follows from them), its benign calibration sources and the settings, so a cell grown to more
+    sources never reuses detectors trained on fewer."""
+    sources = sorted(s.utterance_id for s in data.sources())
+    calibration = sorted(s.utterance_id for s in data.benign_calibration_sources())
     key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
+                       "sources": sources, "calibration": calibration,
                        "detectors": asdict(preset.detectors), "split": preset.split_fractions, "seed": preset.seed,
                        "se_epochs": preset.se_epochs})
     return cache_root / "detectors" / f"{data.system_label}-untargeted-{budget}-{key}"

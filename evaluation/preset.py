@@ -32,6 +32,8 @@ class DetectorSettings:
     bnn_learning_rate: float = 1e-3
     bnn_batch_size: int = 16
     target_fpr: float = 0.05
+    calibration_sources: int = 0  # extra benign-only validation sources (clean + AG, from the unattacked rest of the
+    # source stage) for the thresholds: 5 % of a few benign inputs is none of them (docs/detector.md)
 
 
 @dataclass

@@ -125,7 +125,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                 data.generate(*shard)
                 continue
             data.setup("fit")
-            campaigns = {spec.attack.name: cache.records() for spec, cache in data.campaigns()}
+            campaigns = {spec.attack.name: data.attacked_records(cache) for spec, cache in data.campaigns()}
             row = wer_row(backend_name, budget, campaigns, preset.bootstrap_resamples, preset.seed)
             tables["wer"].append(row)
             wer_groups[cell] = {k: row[k] for k in ("clean", *campaigns)}

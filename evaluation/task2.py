@@ -74,10 +74,10 @@ def build_defense(spec: dict) -> torch.nn.Module:
 
 
 def adversarial_examples(data: AdversarialDataModule) -> dict[str, tuple[list[LabelledExample], np.ndarray]]:
-    """Per attack: its examples (all splits) and whether each reached the target."""
+    """Per attack: its examples (of this cell's sources, all splits) and whether each reached the target."""
     out = {}
     for spec, cache in data.campaigns():
-        records = cache.records()
+        records = data.attacked_records(cache)
         out[spec.attack.name] = (
             [LabelledExample(str(cache.directory / r["audio"]), 1, spec.attack.name, r["reference"], r["utterance_id"],
                              f"{r['utterance_id']}/{cache.directory.name}") for r in records],

@@ -90,3 +90,38 @@ def test_a_transfer_prior_reaches_only_the_attacks_that_use_it_and_keys_their_ca
                         attack_splits=("test",))
     again.setup("fit")
     assert len(again.examples["test"]) == len(guided.examples["test"])
+
+
+def test_benign_calibration_sources_join_only_the_val_split_as_benign(tiny_corpus, tmp_path):
+    source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["test"], val_splits=["dev"], seed=0)
+    cheap = [AttackSpec(GaussianNoise(10.0), adversarial=False),  # a second, louder noise stands in for an attack
+             AttackSpec(GaussianNoise(0.0), only_successful=False)]
+    plain = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap)
+    plain.setup("fit")
+    datamodule = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
+                             calibration_stage="val")
+    datamodule.setup("fit")
+    calibration = {s.utterance_id for s in datamodule.benign_calibration_sources()}
+    attacked = {s.utterance_id for s in datamodule.sources()}
+    assert len(calibration) == 3 and not calibration & attacked
+    added = [e for e in datamodule.examples["val"] if e.source_id in calibration]
+    assert sorted(e.kind for e in added) == ["AG"] * 3 + ["clean"] * 3 and {e.label for e in added} == {0}
+    for stage in ("train", "test"):  # the other splits, and the val split's attacked part, are unchanged
+        assert datamodule.examples[stage] == plain.examples[stage]
+    assert [e for e in datamodule.examples["val"] if e.source_id in attacked] == plain.examples["val"]
+    # the AG campaign now also holds the calibration sources; statistics over the attacked sources leave them out
+    benign_cache = datamodule.campaigns()[0][1]
+    assert {r["utterance_id"] for r in benign_cache.records()} == attacked | calibration
+    assert {r["utterance_id"] for r in datamodule.attacked_records(benign_cache)} == attacked
+    adversarial_cache = datamodule.campaigns()[1][1]
+    assert {r["utterance_id"] for r in adversarial_cache.records()} == attacked  # never attacked adversarially
+
+
+def test_calibration_sources_must_exist(tiny_corpus, tmp_path):
+    import pytest
+
+    source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["test"], val_splits=["dev"], seed=0)
+    with pytest.raises(ValueError, match="calibration_sources=1000"):
+        _datamodule(tiny_corpus, tmp_path, source=source, calibration_sources=1000).setup("fit")
+    with pytest.raises(ValueError, match="calibration_stage"):
+        _datamodule(tiny_corpus, tmp_path, calibration_stage="dev")

@@ -66,6 +66,32 @@ def test_transfer_settings_name_the_attackers_surrogates_and_reach_only_their_go
             load_preset("smoke", [f"transfer.surrogates=[{bad}]"])
 
 
+def test_detector_folders_are_keyed_by_sources_and_calibration_sources(tiny_corpus, tmp_path):
+    from pathlib import Path
+
+    from attacks.campaign import GoalSpec
+    from evaluation.detector_suite import detector_workdir
+    from evaluation.setting import adversarial_data
+
+    source = f"source={{synthetic_dir: {tiny_corpus}, test_splits: [train, dev, test], test_subset: 10, seed: 0}}"
+    budget = {"mode": "snr", "snr_db": 10.0}
+    folders = {}
+    for n in (0, 4):
+        preset = load_preset("smoke", [source, f"detectors.calibration_sources={n}"])
+        grown = load_preset("smoke", [source.replace("test_subset: 10", "test_subset: 12"),
+                                      f"detectors.calibration_sources={n}"])
+        bigger = adversarial_data(grown, "whisper", GoalSpec("untargeted"), budget, tmp_path, progress=False)
+        data = adversarial_data(preset, "whisper", GoalSpec("untargeted"), budget, tmp_path, progress=False)
+        calibration = {s.utterance_id for s in data.benign_calibration_sources()}
+        assert len(calibration) == n and not calibration & {s.utterance_id for s in data.sources()}
+        folders[n] = detector_workdir(Path(tmp_path), preset, data, "snr10")
+        assert detector_workdir(Path(tmp_path), grown, bigger, "snr10") != folders[n]  # same campaigns, more sources
+        evaluation_only = adversarial_data(preset, "whisper", GoalSpec("untargeted"), budget, tmp_path,
+                                           progress=False, attack_splits=("test",))
+        assert not evaluation_only.benign_calibration_sources()  # no thresholds are calibrated on those
+    assert folders[0] != folders[4]  # thresholds set on other data never reuse a checkpoint
+
+
 @pytest.mark.timeout(900)
 def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir, monkeypatch):
     tmp_path = shared_dir

@@ -30,6 +30,7 @@ from datamodules.adversarial.batch import collate_labelled
 from datamodules.audio_io import load_audio
 from datamodules.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
+from datamodules.selection import seeded_subset
 
 log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
@@ -91,6 +92,10 @@ class AdversarialDataModule(L.LightningDataModule):
         split_fractions: train / val / test shares of source utterances.
         include_clean: serve the clean recordings (label 0) too.
         attack_splits: attack only the sources of these splits (e.g. ``("test",)`` for an evaluation-only campaign).
+        calibration_sources: benign-only validation sources for the detectors' thresholds: that many utterances
+            (seeded draw) of ``calibration_source`` (default: ``source``) stage ``calibration_stage`` that are not
+            attacked are served in the val split as clean + benign-attack (AG) examples, never attacked adversarially.
+            A false-positive-rate threshold needs only benign scores, and 5 % of 16 benign inputs is none of them.
         prior: the attacker's transfer prior, as keyword arguments of ``lit_modules.surrogate.build_surrogate`` (e.g.
             ``{"members": [{"backend": "conformer_ctc", "seed": 1}]}``; its checkpoints must exist); it runs in a
             process of its own during generation and reaches the attacks that use one (``Attack.uses_prior``);
@@ -104,7 +109,8 @@ class AdversarialDataModule(L.LightningDataModule):
                  split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), include_clean: bool = True,
                  batch_size: int = 16, num_workers: int = 0, cache_root: str | None = None,
                  progress: bool = True, attack_splits: tuple[str, ...] = STAGES, prior: dict | None = None,
-                 prior_factory: str = "lit_modules.surrogate.build_surrogate") -> None:
+                 prior_factory: str = "lit_modules.surrogate.build_surrogate", calibration_sources: int = 0,
+                 calibration_source: LibriSpeechDataModule | None = None, calibration_stage: str = "val") -> None:
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or min(split_fractions) < 0:
             raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {split_fractions}")
@@ -123,6 +129,12 @@ class AdversarialDataModule(L.LightningDataModule):
             raise ValueError(f"attack_splits must be among {STAGES}, got {unknown}")
         self.attack_splits = tuple(attack_splits)
         self.prior, self.prior_factory = prior, prior_factory
+        if calibration_sources < 0:
+            raise ValueError(f"calibration_sources must be >= 0, got {calibration_sources}")
+        if calibration_stage not in STAGES:
+            raise ValueError(f"calibration_stage must be one of {STAGES}, got {calibration_stage!r}")
+        self.calibration_sources, self.calibration_stage = calibration_sources, calibration_stage
+        self.calibration_source = calibration_source
         self.examples: dict[str, list[LabelledExample]] = {}
         self.campaign_dirs: list[Path] = []
 
@@ -139,6 +151,19 @@ class AdversarialDataModule(L.LightningDataModule):
                 for u in self.source.stage_utterances(self.source_stage)
                 if split_of(u.utterance_id, self.split_fractions, self.seed) in self.attack_splits]
 
+    def benign_calibration_sources(self) -> list[SourceUtterance]:
+        """The benign-only validation sources (``calibration_sources`` of them, none of them attacked sources)."""
+        if not self.calibration_sources:
+            return []
+        attacked = {u.utterance_id for u in self.source.stage_utterances(self.source_stage)}
+        pool = [u for u in (self.calibration_source or self.source).stage_utterances(self.calibration_stage)
+                if u.utterance_id not in attacked]
+        if len(pool) < self.calibration_sources:
+            raise ValueError(f"calibration_sources={self.calibration_sources} but only {len(pool)} utterances of "
+                             f"stage {self.calibration_stage!r} are not attacked sources")
+        chosen = seeded_subset(pool, self.calibration_sources, self.seed)
+        return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript) for u in chosen]
+
     def _factory(self):
         return functools.partial(build_by_name, self.system_factory, **self.system)
 
@@ -148,10 +173,11 @@ class AdversarialDataModule(L.LightningDataModule):
 
     def generate(self, rank: int = 0, world_size: int = 1) -> None:
         """Run (or finish) every campaign for this rank's shard (starting the transfer prior only if one needs it)."""
-        sources = self.sources()
+        attacked, calibration = self.sources(), self.benign_calibration_sources()
         prior = None
         try:
             for spec in self.attacks:
+                sources = attacked if spec.adversarial else attacked + calibration
                 key = self._prior_of(spec)
                 cache = campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
                                        self.query_budget, self.seed, key)
@@ -199,12 +225,36 @@ class AdversarialDataModule(L.LightningDataModule):
                 examples[split_of(source_id, self.split_fractions, self.seed)].append(LabelledExample(
                     str(cache.directory / record["audio"]), int(spec.adversarial), spec.attack.name,
                     sources[source_id].transcript, source_id, f"{source_id}/{cache.directory.name}"))
+        calibration = {s.utterance_id: s for s in self.benign_calibration_sources()}
+        if calibration:
+            examples["val"].extend(self._benign_calibration_examples(calibration))
         for stage in STAGES:
             counts = {}
             for e in examples[stage]:
                 counts[e.kind] = counts.get(e.kind, 0) + 1
             log.info("adversarial data, %s: %s", stage, counts)
         return examples
+
+    def _benign_calibration_examples(self, sources: dict[str, SourceUtterance]) -> list[LabelledExample]:
+        """Clean (if ``include_clean``) and benign-attack examples of the calibration sources, all label 0."""
+        out = []
+        if self.include_clean:
+            out += [LabelledExample(s.audio_path, 0, "clean", s.transcript, i, f"{i}/clean")
+                    for i, s in sorted(sources.items())]
+        for spec, cache in self.campaigns():
+            if spec.adversarial:
+                continue
+            out += [LabelledExample(str(cache.directory / r["audio"]), 0, spec.attack.name,
+                                    sources[r["utterance_id"]].transcript, r["utterance_id"],
+                                    f"{r['utterance_id']}/{cache.directory.name}")
+                    for r in cache.records() if r["utterance_id"] in sources]
+        return out
+
+    def attacked_records(self, cache: AdversarialCache) -> list[dict]:
+        """``cache``'s records of this module's attacked sources (a benign campaign also holds the calibration
+        sources', which statistics over the attacked sources must leave out)."""
+        ids = {s.utterance_id for s in self.sources()}
+        return [r for r in cache.records() if r["utterance_id"] in ids]
 
     @property
     def num_train_examples(self) -> int:
