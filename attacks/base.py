@@ -70,7 +70,7 @@ class Attack(ABC):
             prior.check_distinct(oracle)
         generator = torch.Generator().manual_seed(int(seed))
         state = SearchState(oracle, clean, prior)
-        started = time.perf_counter()
+        started, system_before = time.perf_counter(), oracle.system_seconds
         with torch.inference_mode():
             try:
                 self._search(oracle, clean, goal, constraints, generator, state)
@@ -87,6 +87,7 @@ class Attack(ABC):
             transcript_adversarial=state.best_transcript if state.best_transcript is not None else transcript_clean,
             objective=state.best_objective, snr_db=snr, linf=float(delta.abs().max()), mfcc_similarity=similarity,
             detector_score=state.best_detector, history=state.history, wall_time_s=time.perf_counter() - started,
+            system_time_s=oracle.system_seconds - system_before,
         )
 
     @staticmethod

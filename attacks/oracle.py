@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import pickle
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -77,6 +78,7 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
             continue
         try:
             answers: dict = {}
+            started = time.perf_counter()
             size = math.ceil(count / math.ceil(count / max_batch))  # even passes: 65 -> 33 + 32, not 64 + 1
             for start in range(0, count, size):
                 stop = min(start + size, count)
@@ -88,7 +90,7 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
                 for key, values in part.items():
                     answers.setdefault(key, []).extend(values)
             sessions[session][1] = used + count
-            connection.send(("ok", (answers, used + count)))
+            connection.send(("ok", (answers, used + count, time.perf_counter() - started)))
         except BaseException as error:  # noqa: BLE001
             connection.send(("error", f"{type(error).__name__}: {error}"))
 
@@ -125,13 +127,14 @@ class OracleServer(ProcessHost):
 class QueryOracle:
     """A budgeted query session: what an attack holds. All inputs are waveforms [P, T] (or [T]) in [-1, 1]."""
 
-    __slots__ = ("_server", "_session", "_budget", "_used")
+    __slots__ = ("_server", "_session", "_budget", "_used", "_system_seconds")
 
     def __init__(self, server: OracleServer, session: int, budget: int) -> None:
         self._server = server
         self._session = session
         self._budget = budget
         self._used = 0
+        self._system_seconds = 0.0
 
     # public facts ---------------------------------------------------------------------------------------
     @property
@@ -145,6 +148,12 @@ class QueryOracle:
     @property
     def remaining(self) -> int:
         return self._budget - self._used
+
+    @property
+    def system_seconds(self) -> float:
+        """Wall time the target system spent answering this session's queries, measured in the server process
+        around its forward passes (excludes transfer between processes): the denominator of the oracle efficiency."""
+        return self._system_seconds
 
     @property
     def sample_rate(self) -> int:
@@ -190,9 +199,10 @@ class QueryOracle:
             raise OracleError("this system has no detector to query")
         if count > self.remaining:
             raise QueryBudgetExceeded(f"{count} queries asked, {self.remaining} of {self._budget} left")
-        answers, used = self._server._request(
+        answers, used, seconds = self._server._request(
             ("query", self._session, batch, lengths, score_texts, transcribe, detect))
         self._used = used
+        self._system_seconds += seconds
         return QueryResult(
             transcripts=answers.get("transcripts"),
             scores=np.asarray(answers["scores"], np.float64) if "scores" in answers else None,

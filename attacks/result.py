@@ -28,6 +28,7 @@ class AttackResult:
     detector_score: float | None = None
     history: list[tuple[int, float, bool]] = field(default_factory=list)
     wall_time_s: float = 0.0
+    system_time_s: float = 0.0  # of wall_time_s, the target system's own time answering the queries (server side)
 
     def summary(self) -> dict:
         """JSON-ready measurements (everything but the waveform)."""

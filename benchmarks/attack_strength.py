@@ -4,7 +4,9 @@ For each backend, attack (AE, AZ), goal (untargeted, targeted "open the door") a
 SNR 10 dB): success rate at 1,000 and at the full query budget (read from each run's success-versus-queries
 history: attacks stop at success), mean queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
 efficiency ratio = attack wall time / sum over utterances of (queries x the backend's batched time per query of that
-utterance for the same work, transcript + score, measured in this process at batch 32, fastest of 3 passes).
+utterance for the same work, transcript + score, measured in this process at batch 32, fastest of 3 passes), and
+"vs served": attack wall time / the time the oracle's server spent in the system's forward passes for those very
+queries (timed in the server process, so it needs no separate reference; "-" for campaigns cached before it existed).
 Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run resumes. Results: Markdown table,
 ``<cache>/results/attack_strength.json`` and, per backend, a success-versus-queries plot
 ``<cache>/results/attack_strength_<backend>.png``.
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "(trained on another synthetic corpus on first use, configs/asr/surrogate.yaml)")
     parser.add_argument("--estimator", default=None, choices=["forward", "antithetic"],
                         help="zeroth-order differences (default: the attacks' own, forward)")
+    parser.add_argument("--gradient-phase", type=float, default=None,
+                        help="AE: share of the budget left to its final zeroth-order phase (default: the attack's own, "
+                             "0.5; 0 = genetic search only, e.g. to time that phase)")
     args = parser.parse_args(argv)
 
     data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=args.seed)
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
                 tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
                                             ("transfer_steps", args.transfer_steps),
                                             ("prior_samples", args.prior_samples)) if v is not None}
+                if name == "AE" and args.gradient_phase is not None:
+                    tuning["gradient_phase"] = args.gradient_phase
                 attack = ATTACKS[name](basis=args.basis, **tuning)
                 for goal_kind in args.goals:
                     for mode in args.modes:
@@ -162,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
                             "seconds_per_utterance": wall / len(records),
                             "oracle_efficiency": wall / sum(r["queries"] * per_query[r["utterance_id"]]
                                                             for r in records),
+                            "served_efficiency": (wall / served if (served := sum(r.get("system_time_s", 0.0)
+                                                                                  for r in records)) > 0 else None),
                             "examples": [(r["transcript_clean"], r["transcript_adversarial"]) for r in records[:2]],
                         }
                         rows.append(row)
@@ -171,15 +180,17 @@ def main(argv: list[str] | None = None) -> dict:
                                   f"closed-model attacks on {label}")
             print(f"plot: {plot}")
     header = (f"| backend | attack | goal | budget | n | success@{args.early_budget} % | success@{args.query_budget} % | "
-              "mean queries (successes) | SNR dB | max l_inf | min MFCC | s / utt | oracle efficiency |")
-    lines = [header, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "mean queries (successes) | SNR dB | max l_inf | min MFCC | s / utt | oracle efficiency | "
+              "vs served |")
+    lines = [header, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         mean_q = "-" if r["mean_queries_successful"] is None else f"{r['mean_queries_successful']:.0f}"
         lines.append(
             f"| {r['backend']} | {r['attack']} | {r['goal']} | {r['budget']} | {r['utterances']} | "
             f"{100 * r[f'success_at_{args.early_budget}']:.0f} | {100 * r[f'success_at_{args.query_budget}']:.0f} | "
             f"{mean_q} | {'-' if r['mean_snr_db'] is None else format(r['mean_snr_db'], '.1f')} | {r['max_linf']:.4f} | {r['min_mfcc_similarity']:.3f} | "
-            f"{r['seconds_per_utterance']:.1f} | {r['oracle_efficiency']:.2f} |")
+            f"{r['seconds_per_utterance']:.1f} | {r['oracle_efficiency']:.2f} | "
+            f"{'-' if r['served_efficiency'] is None else format(r['served_efficiency'], '.2f')} |")
     table = "\n".join(lines)
     print(table)
     out = out_dir / "attack_strength.json"

@@ -136,6 +136,20 @@ def test_every_waveform_in_a_call_is_one_query(server):
     assert oracle.queries_used == 5 and oracle.remaining == 95
 
 
+def test_the_oracle_times_the_systems_own_work_and_attacks_record_it():
+    """system_seconds counts the server's time answering (here >= 0.05 s per call), not the attacker's."""
+    from tests.toy_system import slow_toy_system
+
+    with OracleServer(functools.partial(slow_toy_system, 0.05)) as slow:
+        oracle = slow.session(100)
+        for _ in range(3):
+            oracle.query(np.stack([speech_like()] * 2), score_texts="A")
+        assert 0.15 <= oracle.system_seconds < 0.15 + 1.0
+        result = ZerothOrderAttack(directions=4)(slow.session(20), speech_like(), Untargeted("A B C"), seed=0)
+    calls = len(result.history)  # one oracle call per recorded step at least
+    assert result.system_time_s >= 0.05 * calls and result.system_time_s <= result.wall_time_s
+
+
 def test_calls_larger_than_a_forward_pass_are_split_and_answered_in_order():
     waveforms = np.stack([speech_like(seed=i) for i in range(5)])
     with OracleServer(functools.partial(toy_system, 0), max_batch=2) as small:  # 5 -> passes of 2, 2, 1
@@ -260,7 +274,7 @@ def _sources(tmp_path: Path, count: int = 3) -> list[SourceUtterance]:
 
 
 def _stable(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "wall_time_s"} for r in records]
+    return [{k: v for k, v in r.items() if k not in ("wall_time_s", "system_time_s")} for r in records]
 
 
 def test_campaign_resumes_after_a_kill_with_the_same_manifest(tmp_path, server, monkeypatch):
@@ -354,6 +368,25 @@ def test_band_noise_basis_is_linear_band_limited_and_low_dimensional():
     assert inside / spectrum.sum() > 0.95
     # all-ones gains give unit-RMS noise: the latent is in waveform units, like the low-rate basis
     assert basis.decode(torch.ones(1, basis.dimension(16_000)), weights).pow(2).mean().sqrt() == pytest.approx(1.0, 0.05)
+
+
+@pytest.mark.parametrize("length", [16_000, 16_001, 9_731, 700])
+def test_band_noise_decoder_equals_upsampling_every_band(length):
+    """The interval-table decoder is the definition: linear upsampling (align_corners) of each band's gains to T
+    samples, times carrier x envelope, summed over bands; its tables follow the utterance (no stale reuse)."""
+    import torch.nn.functional as F
+
+    from attacks.subspace import BandNoiseBasis
+
+    basis = BandNoiseBasis(bands=8)
+    generator = torch.Generator().manual_seed(length)
+    for _ in range(2):  # a second utterance of the same length must not reuse the first one's tables
+        weights = basis.shape(torch.randn(length, generator=generator) * 0.1)
+        z = torch.randn(3, basis.dimension(length), generator=generator)
+        upsampled = F.interpolate(z.reshape(3 * 8, 1, -1), size=length, mode="linear", align_corners=True)
+        expected = (upsampled.reshape(3, 8, length) * weights[None]).sum(1)
+        assert torch.allclose(basis.decode(z, weights), expected, atol=1e-5)
+        assert basis.decode(z.double(), weights).dtype == torch.float64
 
 
 def test_attacks_accept_the_band_basis():

@@ -85,6 +85,24 @@ def toy_system(seed: int = 0, hard_label: bool = False, detector_threshold: floa
     return TargetSystem(backend, detector=detector)
 
 
+class SlowTargetSystem(TargetSystem):
+    """A target system that takes at least ``delay_s`` per call (to check what the oracle's timing measures)."""
+
+    def __init__(self, *args, delay_s: float = 0.05, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay_s = delay_s
+
+    def respond(self, *args, **kwargs) -> dict:
+        import time
+
+        time.sleep(self.delay_s)
+        return super().respond(*args, **kwargs)
+
+
+def slow_toy_system(delay_s: float = 0.05) -> TargetSystem:
+    return SlowTargetSystem(toy_backend(0), delay_s=delay_s)
+
+
 def toy_system_with_defense(defense: str = "down_sampling", seed: int = 0) -> TargetSystem:
     from lit_modules.defenses import DownSampling, LocalSmoothing
 
