@@ -90,6 +90,7 @@ class BandNoiseBasis(LowRateBasis):
         if bands < 1 or not 0 <= low_hz < high_hz <= sample_rate / 2:
             raise ValueError(f"need bands >= 1 and 0 <= low_hz < high_hz <= {sample_rate / 2}")
         self.bands, self.low_hz, self.high_hz, self.sample_rate, self.seed = bands, low_hz, high_hz, sample_rate, seed
+        self._tables_cache: tuple | None = None  # (weights, frames, tables, index) of the last utterance decoded
 
     def dimension(self, length: int) -> int:
         return self.bands * max(2, math.ceil(length / self.factor))
@@ -128,7 +129,7 @@ class BandNoiseBasis(LowRateBasis):
         padded to the longest interval's ``width`` samples) and index [T] where each sample sits in the flattened
         [frames - 1, width] output. Built once per ``weights`` (an utterance) and reused: measured 15x faster than
         upsampling every band of every candidate to T samples (32 candidates, 16 bands, 3.6 s: 13 ms vs 200 ms)."""
-        cached = getattr(self, "_tables_cache", None)
+        cached = self._tables_cache
         if cached is not None and cached[0] is weights and cached[1] == frames:
             return cached[2], cached[3]
         length = weights.shape[-1]

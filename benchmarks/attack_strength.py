@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> dict:
                              "(trained on another synthetic corpus on first use, configs/asr/surrogate.yaml)")
     parser.add_argument("--estimator", default=None, choices=["forward", "antithetic"],
                         help="zeroth-order differences (default: the attacks' own, forward)")
+    parser.add_argument("--envelope", action=argparse.BooleanOptionalAction, default=None,
+                        help="shape the latent's perturbation by the clean speech's envelope (default: the attacks' "
+                             "own, on); --no-envelope spreads it evenly in time")
     parser.add_argument("--gradient-phase", type=float, default=None,
                         help="AE: share of the budget left to its final zeroth-order phase (default: the attack's own, "
                              "0.5; 0 = genetic search only, e.g. to time that phase)")
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
             for name in args.attacks:
                 tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
                                             ("transfer_steps", args.transfer_steps),
-                                            ("prior_samples", args.prior_samples)) if v is not None}
+                                            ("prior_samples", args.prior_samples), ("envelope", args.envelope))
+                          if v is not None}
                 if name == "AE" and args.gradient_phase is not None:
                     tuning["gradient_phase"] = args.gradient_phase
                 attack = ATTACKS[name](basis=args.basis, **tuning)
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
                         queries = sum(r["queries"] for r in records)
                         wall = sum(r["wall_time_s"] for r in records)
                         row = {
-                            "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
+                            "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else "") + (" (flat)" if args.envelope is False else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
                             "utterances": len(records),
                             f"success_at_{args.early_budget}": success_by(records, args.early_budget),
                             f"success_at_{args.query_budget}": success_by(records, args.query_budget),
