@@ -1,7 +1,8 @@
 """Performance report: ``python benchmarks/perf.py [--backend conformer_ctc] [--utterances 8]``.
 
 Prints, measured in one run: the oracle efficiency ratio (attack wall time / the backend's own time for the same
-queries; ``attack_strength.py`` on a few utterances), the detection overhead ratio (backend + BNN head with S = 32
+queries, against a separately timed reference and against the time the oracle's server spent on those queries;
+``attack_strength.py`` on a few utterances), the detection overhead ratio (backend + BNN head with S = 32
 samples / backend alone) and the activation-cache speed-up (``detector_costs.py``), and, from the benchmark
 leaderboard, the wall time and peak memory of the latest run of each preset and task.
 """
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--utterances", type=int, default=8)
     parser.add_argument("--query-budget", type=int, default=200)
     args = parser.parse_args(argv)
-    print("## Oracle efficiency (attack wall time / backend time for the same queries; 1.0 = no overhead)\n")
+    print("## Oracle efficiency (attack wall time / backend time for the same queries; 1.0 = no overhead; "
+          "'vs served': the time the oracle's server spent on them)\n")
     attack_strength.main(["--backends", args.backend, "--utterances", str(min(args.utterances, 3)),
                           "--query-budget", str(args.query_budget), "--early-budget", str(args.query_budget // 2),
                           "--goals", "untargeted", "--modes", "snr", "--basis", "bands"])
