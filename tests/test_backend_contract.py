@@ -86,6 +86,19 @@ def test_one_pass_transcripts_and_activations_match_separate_calls(backend, spee
         assert torch.allclose(activations, expected, atol=1e-5)
 
 
+def test_wav2vec2_shares_one_encoder_pass_between_transcript_and_any_layer(speech, tmp_path):
+    """The detector's activations of an inner layer come from the same encoder pass as the transcript (its
+    overhead measured 2.2x greedy when they took a second pass)."""
+    backend = _make_backend("wav2vec2", tmp_path)
+    calls = []
+    backend.model.model.wav2vec2.register_forward_hook(lambda *args: calls.append(1))
+    waveforms, lengths = pad_waveforms(speech)
+    for layer in backend.hidden_layers:
+        calls.clear()
+        texts, activations, _ = backend.transcribe_with_hidden(waveforms, lengths, layer)
+        assert len(calls) == 1 and len(texts) == len(speech) and activations.shape[0] == len(speech)
+
+
 def test_padding_does_not_change_results(backend, speech):
     waveforms, lengths = pad_waveforms(speech)
     batched = backend.transcribe(waveforms, lengths)

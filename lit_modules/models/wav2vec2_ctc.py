@@ -80,16 +80,35 @@ class Wav2Vec2CTC(CTCModel):
     def _frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self.model._get_feat_extract_output_lengths(lengths).long()
 
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
+    def _run(self, waveforms: torch.Tensor, lengths: torch.Tensor, keep_hidden: bool):
+        """One encoder pass: (HF output, frame lengths [B])."""
         inputs, mask = self._inputs(waveforms, lengths)
-        output = self.model.wav2vec2(inputs, attention_mask=mask, output_hidden_states=upto is not None)
-        frames = self._frame_lengths(lengths)
+        output = self.model.wav2vec2(inputs, attention_mask=mask, output_hidden_states=keep_hidden)
+        return output, self._frame_lengths(lengths)
+
+    @staticmethod
+    def _layer_index(layer: str) -> int:
+        """Position of ``layer`` in the encoder's ``hidden_states`` (0 = the feature projection's output)."""
+        return 0 if layer == "feature_projection" else int(layer.rsplit("_", 1)[1]) + 1
+
+    def _log_probs(self, states: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model.lm_head(self.model.dropout(states))
+        return logits.log_softmax(dim=-1), frames.clamp(max=logits.shape[1])
+
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
+        output, frames = self._run(waveforms, lengths, keep_hidden=upto is not None)
         if upto is None:
             return output.last_hidden_state, frames
-        index = 0 if upto == "feature_projection" else int(upto.rsplit("_", 1)[1]) + 1
-        return output.hidden_states[index], frames
+        return output.hidden_states[self._layer_index(upto)], frames
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         states, frames = self.encode(waveforms, lengths)
-        logits = self.model.lm_head(self.model.dropout(states))
-        return logits.log_softmax(dim=-1), frames.clamp(max=logits.shape[1])
+        return self._log_probs(states, frames)
+
+    def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Transcripts and any layer's activations [B, T', D] with frame lengths [B] from one encoder pass (the
+        encoder returns every layer's states), so a detector on an inner layer costs no second backbone pass."""
+        output, frames = self._run(waveforms, lengths, keep_hidden=True)
+        log_probs, out_lengths = self._log_probs(output.last_hidden_state, frames)
+        return (self.texts_from_log_probs(log_probs, out_lengths), output.hidden_states[self._layer_index(layer)],
+                frames)
