@@ -114,6 +114,35 @@ def test_utterance_flipout_shares_one_weight_sample_per_utterance_and_is_unbiase
     assert torch.allclose(out.mean(0), expected, atol=0.03)
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_utterance_flipout_equals_the_flipout_definition_it_reorders(grad):
+    """The frame layer folds each utterance's input signs into its noise matrices; with the same random draws it must
+    give the textbook sum x W_mu^T + b_mu + ((x * s_in) dW_s^T + db_s) * s_out, copy by copy, and the same gradients."""
+    from lit_modules.detectors.flipout_head import flipout_perturbation
+
+    layer = _layer(inputs=6, outputs=5)
+    x = torch.randn(3, 7, 6)  # [B, T, D]
+    with torch.set_grad_enabled(grad):
+        utterance_flipout(layer, x, 4)  # without gradients, draw the cached weight noise before seeding the signs
+        torch.manual_seed(11)
+        fast = utterance_flipout(layer, x, 4)
+        torch.manual_seed(11)
+        slow = torch.nn.functional.linear(x, layer.mu_weight, layer.mu_bias)[None] + flipout_perturbation(layer, x[None], 4)
+    assert fast.shape == slow.shape == (4, 3, 7, 5)
+    assert torch.allclose(fast, slow, atol=1e-5)
+    if grad:
+        first = torch.autograd.grad(fast.square().sum(), [layer.mu_weight, layer.rho_weight])
+        second = torch.autograd.grad(slow.square().sum(), [layer.mu_weight, layer.rho_weight])
+        assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(first, second))
+
+
+def test_unpadded_pooling_equals_the_masked_formula():
+    frames = torch.randn(4, 2, 9, 3)  # [S, B, T, H], nothing padded: the mask-free path
+    padded = torch.cat([frames, torch.full((4, 2, 2, 3), 50.0)], dim=2)  # the same items padded: the masked path
+    lengths = torch.tensor([9, 9])
+    assert torch.allclose(masked_mean_std(frames, lengths), masked_mean_std(padded, lengths), atol=1e-5)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_monte_carlo_copies_draw_independent_weight_noise(seed):
     """The spread over S copies is the posterior's, sum_j x_j^2 sigma_j^2 + sigma_b^2, whatever the call: with one
