@@ -46,9 +46,12 @@ def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: Adversaria
     sources never reuses detectors trained on fewer."""
     sources = sorted(s.utterance_id for s in data.sources())
     calibration = sorted(s.utterance_id for s in data.benign_calibration_sources())
+    settings = asdict(preset.detectors)
+    if settings["bnn_layer"] is None:  # the default layer keeps the keys of cells trained before the setting existed
+        del settings["bnn_layer"]
     key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
                        "sources": sources, "calibration": calibration,
-                       "detectors": asdict(preset.detectors), "split": preset.split_fractions, "seed": preset.seed,
+                       "detectors": settings, "split": preset.split_fractions, "seed": preset.seed,
                        "se_epochs": preset.se_epochs})
     return cache_root / "detectors" / f"{data.system_label}-untargeted-{budget}-{key}"
 
@@ -85,7 +88,8 @@ def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule
     settings = preset.detectors
     trainer = trainer_for(preset, workdir, f"bnn-{mode}", settings.bnn_epochs, progress)  # seeds before the head
     module = BNNDetectorModule(
-        backend=backend, backend_options=backend_options(preset, backend, device="cpu"), mode=mode,
+        backend=backend, backend_options=backend_options(preset, backend, device="cpu"), layer=settings.bnn_layer,
+        mode=mode,
         hidden_dim=settings.bnn_hidden_dim, mc_samples=settings.bnn_mc_samples, kl_weight=settings.bnn_kl_weight,
         target_fpr=settings.target_fpr, activation_cache_dir=str(workdir.parent / "activations"),
         optimizer=functools.partial(torch.optim.Adam, lr=settings.bnn_learning_rate), plot_dir=str(workdir))

@@ -25,6 +25,7 @@ class DetectorSettings:
     td_k: float = 0.5
     td_metric: str = "cer"
     consistency_transform: str = "local_smoothing"  # or down_sampling
+    bnn_layer: str | None = None  # the backend layer that feeds both BNN modes; None = the backend's last
     bnn_epochs: int = 30
     bnn_hidden_dim: int = 64
     bnn_mc_samples: int = 32
