@@ -40,17 +40,21 @@ class CalibratedDetector:
     threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside
 
 
+LATER_SETTINGS_AT_DEFAULT = {("bnn_layer", None), ("benign_train_sources", 0)}
+
+
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
     """Where one untargeted cell's detectors (and SE enhancer) are trained: keyed by its campaigns, its source
     utterances (the split follows from them), its benign calibration sources and the settings, so a cell grown to more
     sources never reuses detectors trained on fewer."""
     sources = sorted(s.utterance_id for s in data.sources())
     calibration = sorted(s.utterance_id for s in data.benign_calibration_sources())
-    settings = asdict(preset.detectors)
-    if settings["bnn_layer"] is None:  # the default layer keeps the keys of cells trained before the setting existed
-        del settings["bnn_layer"]
+    settings = {k: v for k, v in asdict(preset.detectors).items()  # settings added later, left at their defaults,
+                if (k, v) not in LATER_SETTINGS_AT_DEFAULT}  # keep the keys of cells trained before they existed
     key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
                        "sources": sources, "calibration": calibration,
+                       **({"benign_train": sorted(s.utterance_id for s in data.benign_training_sources())}
+                          if data.benign_training_sources() else {}),
                        "detectors": settings, "split": preset.split_fractions, "seed": preset.seed,
                        "se_epochs": preset.se_epochs})
     return cache_root / "detectors" / f"{data.system_label}-untargeted-{budget}-{key}"

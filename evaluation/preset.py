@@ -35,6 +35,7 @@ class DetectorSettings:
     target_fpr: float = 0.05
     calibration_sources: int = 0  # extra benign-only validation sources (clean + AG, from the unattacked rest of the
     # source stage) for the thresholds: 5 % of a few benign inputs is none of them (docs/detector.md)
+    benign_train_sources: int = 0  # extra benign-only training sources (clean + AG) for the BNN (docs/detector.md)
 
 
 @dataclass

@@ -57,6 +57,7 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
     """The (backend, goal, budget) cell's examples; its campaigns run on ``setup`` or come from the cache."""
     prior = transfer_prior_of(preset, goal)
     calibration = preset.detectors.calibration_sources if gaussian and "val" in attack_splits else 0
+    benign_train = preset.detectors.benign_train_sources if gaussian and "train" in attack_splits else 0
     return AdversarialDataModule(
         source=LibriSpeechDataModule(**preset.source), source_stage=preset.source_stage,
         system=system or system_of(preset, backend), attacks=attacks_of(preset, gaussian, prior is not None),
@@ -64,7 +65,7 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
         budget=budget_of(budget), query_budget=preset.query_budget, seed=preset.seed,
         split_fractions=preset.split_fractions, include_clean=True, batch_size=batch_size,
         cache_root=str(cache_root), progress=progress, attack_splits=attack_splits,
-        calibration_sources=calibration, calibration_stage=preset.source_stage,
+        calibration_sources=calibration, calibration_stage=preset.source_stage, benign_train_sources=benign_train,
         calibration_source=LibriSpeechDataModule(**{**preset.source, f"{preset.source_stage}_subset": None}))
 
 

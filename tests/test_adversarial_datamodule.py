@@ -117,6 +117,28 @@ def test_benign_calibration_sources_join_only_the_val_split_as_benign(tiny_corpu
     assert {r["utterance_id"] for r in adversarial_cache.records()} == attacked  # never attacked adversarially
 
 
+def test_benign_training_sources_join_only_the_train_split_and_never_repeat_calibration_sources(tiny_corpus, tmp_path):
+    source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["test"], val_splits=["dev"], seed=0)
+    cheap = [AttackSpec(GaussianNoise(10.0), adversarial=False), AttackSpec(GaussianNoise(0.0), only_successful=False)]
+    calibrated = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
+                             calibration_stage="val")
+    calibrated.setup("fit")
+    datamodule = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
+                             calibration_stage="val", benign_train_sources=2)
+    datamodule.setup("fit")
+    training = {s.utterance_id for s in datamodule.benign_training_sources()}
+    calibration = {s.utterance_id for s in datamodule.benign_calibration_sources()}
+    attacked = {s.utterance_id for s in datamodule.sources()}
+    assert len(training) == 2 and not training & (calibration | attacked)
+    assert calibration == {s.utterance_id for s in calibrated.benign_calibration_sources()}  # the same draw as before
+    added = [e for e in datamodule.examples["train"] if e.source_id in training]
+    assert sorted(e.kind for e in added) == ["AG"] * 2 + ["clean"] * 2 and {e.label for e in added} == {0}
+    assert [e for e in datamodule.examples["train"] if e.source_id not in training] == calibrated.examples["train"]
+    assert datamodule.examples["val"] == calibrated.examples["val"] and datamodule.examples["test"] == calibrated.examples["test"]
+    assert datamodule.num_train_examples == len(calibrated.examples["train"]) + 4  # the ELBO's N counts them
+    assert {r["utterance_id"] for r in datamodule.campaigns()[1][1].records()} == attacked  # never attacked
+
+
 def test_calibration_sources_must_exist(tiny_corpus, tmp_path):
     import pytest
 
@@ -125,3 +147,7 @@ def test_calibration_sources_must_exist(tiny_corpus, tmp_path):
         _datamodule(tiny_corpus, tmp_path, source=source, calibration_sources=1000).setup("fit")
     with pytest.raises(ValueError, match="calibration_stage"):
         _datamodule(tiny_corpus, tmp_path, calibration_stage="dev")
+    with pytest.raises(ValueError, match="benign_train_sources=1000"):
+        _datamodule(tiny_corpus, tmp_path, source=source, benign_train_sources=1000).setup("fit")
+    with pytest.raises(ValueError, match="benign_train_sources must be >= 0"):
+        _datamodule(tiny_corpus, tmp_path, benign_train_sources=-1)

@@ -96,6 +96,9 @@ class AdversarialDataModule(L.LightningDataModule):
             (seeded draw) of ``calibration_source`` (default: ``source``) stage ``calibration_stage`` that are not
             attacked are served in the val split as clean + benign-attack (AG) examples, never attacked adversarially.
             A false-positive-rate threshold needs only benign scores, and 5 % of 16 benign inputs is none of them.
+        benign_train_sources: benign-only training sources, drawn like the calibration sources (from the same pool,
+            never one of them) and served in the train split as clean + benign-attack examples: benign audio costs
+            one query, and the detector sees more of what it must not flag (docs/detector.md measures it).
         prior: the attacker's transfer prior, as keyword arguments of ``lit_modules.surrogate.build_surrogate`` (e.g.
             ``{"members": [{"backend": "conformer_ctc", "seed": 1}]}``; its checkpoints must exist); it runs in a
             process of its own during generation and reaches the attacks that use one (``Attack.uses_prior``);
@@ -110,7 +113,8 @@ class AdversarialDataModule(L.LightningDataModule):
                  batch_size: int = 16, num_workers: int = 0, cache_root: str | None = None,
                  progress: bool = True, attack_splits: tuple[str, ...] = STAGES, prior: dict | None = None,
                  prior_factory: str = "lit_modules.surrogate.build_surrogate", calibration_sources: int = 0,
-                 calibration_source: LibriSpeechDataModule | None = None, calibration_stage: str = "val") -> None:
+                 calibration_source: LibriSpeechDataModule | None = None, calibration_stage: str = "val",
+                 benign_train_sources: int = 0) -> None:
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or min(split_fractions) < 0:
             raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {split_fractions}")
@@ -133,7 +137,10 @@ class AdversarialDataModule(L.LightningDataModule):
             raise ValueError(f"calibration_sources must be >= 0, got {calibration_sources}")
         if calibration_stage not in STAGES:
             raise ValueError(f"calibration_stage must be one of {STAGES}, got {calibration_stage!r}")
+        if benign_train_sources < 0:
+            raise ValueError(f"benign_train_sources must be >= 0, got {benign_train_sources}")
         self.calibration_sources, self.calibration_stage = calibration_sources, calibration_stage
+        self.benign_train_sources = benign_train_sources
         self.calibration_source = calibration_source
         self.examples: dict[str, list[LabelledExample]] = {}
         self.campaign_dirs: list[Path] = []
@@ -151,18 +158,32 @@ class AdversarialDataModule(L.LightningDataModule):
                 for u in self.source.stage_utterances(self.source_stage)
                 if split_of(u.utterance_id, self.split_fractions, self.seed) in self.attack_splits]
 
+    def _benign_pool(self) -> list:
+        """Utterances of the calibration stage that are not attacked sources (where benign-only sources come from)."""
+        attacked = {u.utterance_id for u in self.source.stage_utterances(self.source_stage)}
+        return [u for u in (self.calibration_source or self.source).stage_utterances(self.calibration_stage)
+                if u.utterance_id not in attacked]
+
+    def _draw_benign(self, pool: list, size: int, name: str, seed: int) -> list[SourceUtterance]:
+        if len(pool) < size:
+            raise ValueError(f"{name}={size} but only {len(pool)} utterances of stage {self.calibration_stage!r} are "
+                             "left (not attacked sources, not already drawn)")
+        return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
+                for u in seeded_subset(pool, size, seed)]
+
     def benign_calibration_sources(self) -> list[SourceUtterance]:
         """The benign-only validation sources (``calibration_sources`` of them, none of them attacked sources)."""
         if not self.calibration_sources:
             return []
-        attacked = {u.utterance_id for u in self.source.stage_utterances(self.source_stage)}
-        pool = [u for u in (self.calibration_source or self.source).stage_utterances(self.calibration_stage)
-                if u.utterance_id not in attacked]
-        if len(pool) < self.calibration_sources:
-            raise ValueError(f"calibration_sources={self.calibration_sources} but only {len(pool)} utterances of "
-                             f"stage {self.calibration_stage!r} are not attacked sources")
-        chosen = seeded_subset(pool, self.calibration_sources, self.seed)
-        return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript) for u in chosen]
+        return self._draw_benign(self._benign_pool(), self.calibration_sources, "calibration_sources", self.seed)
+
+    def benign_training_sources(self) -> list[SourceUtterance]:
+        """The benign-only training sources (``benign_train_sources``; neither attacked nor calibration sources)."""
+        if not self.benign_train_sources:
+            return []
+        taken = {s.utterance_id for s in self.benign_calibration_sources()}
+        pool = [u for u in self._benign_pool() if u.utterance_id not in taken]
+        return self._draw_benign(pool, self.benign_train_sources, "benign_train_sources", self.seed + 1)
 
     def _factory(self):
         return functools.partial(build_by_name, self.system_factory, **self.system)
@@ -173,11 +194,11 @@ class AdversarialDataModule(L.LightningDataModule):
 
     def generate(self, rank: int = 0, world_size: int = 1) -> None:
         """Run (or finish) every campaign for this rank's shard (starting the transfer prior only if one needs it)."""
-        attacked, calibration = self.sources(), self.benign_calibration_sources()
+        attacked, benign = self.sources(), self.benign_calibration_sources() + self.benign_training_sources()
         prior = None
         try:
             for spec in self.attacks:
-                sources = attacked if spec.adversarial else attacked + calibration
+                sources = attacked if spec.adversarial else attacked + benign
                 key = self._prior_of(spec)
                 cache = campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
                                        self.query_budget, self.seed, key)
@@ -225,9 +246,9 @@ class AdversarialDataModule(L.LightningDataModule):
                 examples[split_of(source_id, self.split_fractions, self.seed)].append(LabelledExample(
                     str(cache.directory / record["audio"]), int(spec.adversarial), spec.attack.name,
                     sources[source_id].transcript, source_id, f"{source_id}/{cache.directory.name}"))
-        calibration = {s.utterance_id: s for s in self.benign_calibration_sources()}
-        if calibration:
-            examples["val"].extend(self._benign_calibration_examples(calibration))
+        for stage, benign in (("val", self.benign_calibration_sources()), ("train", self.benign_training_sources())):
+            if benign:
+                examples[stage].extend(self._benign_examples({s.utterance_id: s for s in benign}))
         for stage in STAGES:
             counts = {}
             for e in examples[stage]:
@@ -235,8 +256,8 @@ class AdversarialDataModule(L.LightningDataModule):
             log.info("adversarial data, %s: %s", stage, counts)
         return examples
 
-    def _benign_calibration_examples(self, sources: dict[str, SourceUtterance]) -> list[LabelledExample]:
-        """Clean (if ``include_clean``) and benign-attack examples of the calibration sources, all label 0."""
+    def _benign_examples(self, sources: dict[str, SourceUtterance]) -> list[LabelledExample]:
+        """Clean (if ``include_clean``) and benign-attack examples of benign-only sources, all label 0."""
         out = []
         if self.include_clean:
             out += [LabelledExample(s.audio_path, 0, "clean", s.transcript, i, f"{i}/clean")
@@ -251,7 +272,7 @@ class AdversarialDataModule(L.LightningDataModule):
         return out
 
     def attacked_records(self, cache: AdversarialCache) -> list[dict]:
-        """``cache``'s records of this module's attacked sources (a benign campaign also holds the calibration
+        """``cache``'s records of this module's attacked sources (a benign campaign also holds the benign-only
         sources', which statistics over the attacked sources must leave out)."""
         ids = {s.utterance_id for s in self.sources()}
         return [r for r in cache.records() if r["utterance_id"] in ids]
