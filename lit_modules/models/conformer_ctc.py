@@ -65,21 +65,33 @@ class ConformerCTC(CTCModel):
     def layer_names(self) -> list[str]:
         return ["subsampling"] + [f"conformer.layer_{i}" for i in range(len(self.conformer.conformer_layers))]
 
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
-        """Encoder states [B, T', d_model] and lengths [B]; ``upto`` stops at that layer name."""
+    def _layer_outputs(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        """Yields (layer name, states [B, T', d_model], lengths [B]) after each layer in ``layer_names`` order."""
         features, frames = self.frontend(waveforms, lengths)
         x, out_lengths = self.subsampling(self.augment(features), frames)
-        if upto == "subsampling":
-            return x, out_lengths
+        yield "subsampling", x, out_lengths
         padding_mask = torch.arange(x.shape[1], device=x.device)[None, :] >= out_lengths[:, None]
         for wrapper in self._masked_convolutions:
             wrapper.keep = (~padding_mask).unsqueeze(1)
         x = x.transpose(0, 1)
         for index, layer in enumerate(self.conformer.conformer_layers):
             x = layer(x, padding_mask)
-            if upto == f"conformer.layer_{index}":
+            yield f"conformer.layer_{index}", x.transpose(0, 1), out_lengths
+
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
+        """Encoder states [B, T', d_model] and lengths [B]; ``upto`` stops at that layer name."""
+        for name, states, out_lengths in self._layer_outputs(waveforms, lengths):
+            if name == upto:
                 break
-        return x.transpose(0, 1), out_lengths
+        return states, out_lengths
+
+    def encode_and_tap(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Final encoder states [B, T', d_model], lengths [B] and ``layer``'s states [B, T', d_model], one pass."""
+        tapped = None
+        for name, states, out_lengths in self._layer_outputs(waveforms, lengths):
+            if name == layer:
+                tapped = states
+        return states, out_lengths, tapped
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         states, out_lengths = self.encode(waveforms, lengths)

@@ -62,14 +62,25 @@ class CTCModel(nn.Module):
             texts.append(self.vocabulary.decode(ids))
         return texts
 
-    def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
-        """Transcripts and the last encoder layer's activations from one forward pass (a detector on that layer then
-        costs no second backbone pass); ``None`` for other layers or models without a ``classifier`` on top."""
-        if layer != self.layer_names[-1] or not isinstance(getattr(self, "classifier", None), nn.Module):
+    def encode_and_tap(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Final encoder states, lengths and ``layer``'s states from one pass. This default shares only the last
+        layer (``None`` for the others); models whose encoders can hand out any layer override it."""
+        if layer != self.layer_names[-1]:
             return None
         states, out_lengths = self.encode(waveforms, lengths)
+        return states, out_lengths, states
+
+    def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
+        """Transcripts and ``layer``'s activations from one forward pass (a detector on that layer then costs no
+        second backbone pass); ``None`` where the encoder cannot hand out that layer or there is no ``classifier``."""
+        if not isinstance(getattr(self, "classifier", None), nn.Module):
+            return None
+        shared = self.encode_and_tap(waveforms, lengths, layer)
+        if shared is None:
+            return None
+        states, out_lengths, tapped = shared
         log_probs = self.classifier(states).log_softmax(dim=-1)
-        return self.texts_from_log_probs(log_probs, out_lengths), states, out_lengths
+        return self.texts_from_log_probs(log_probs, out_lengths), tapped, out_lengths
 
     def decode_log_probs(self, log_probs: torch.Tensor, out_lengths: torch.Tensor) -> list[str]:
         """Prefix beam search over precomputed log-probs [B, T', V]."""

@@ -81,17 +81,25 @@ class RNNTransducer(nn.Module):
         return self
 
     # --------------------------------------------------------------------------------------------- networks
-    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
-        """Encoder states [B, T', encoder_dim] and lengths [B]."""
+    def _subsample(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Subsampled features [B, T', D] (the "subsampling" layer) and lengths [B]."""
         features, frames = self.frontend(waveforms, lengths)
-        x, out_lengths = self.subsampling(self.augment(features), frames)
-        if upto == "subsampling":
-            return x, out_lengths
+        return self.subsampling(self.augment(features), frames)
+
+    def _recur(self, x: torch.Tensor, out_lengths: torch.Tensor) -> torch.Tensor:
+        """Subsampled features [B, T', D] -> encoder output [B, T', encoder_dim] (the LSTM)."""
         x = self.input_norm(x)
         packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.encoder(packed)
         states, _ = nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=x.shape[1])
-        return states, out_lengths
+        return states
+
+    def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
+        """Encoder states [B, T', encoder_dim] and lengths [B]; ``upto="subsampling"`` stops before the LSTM."""
+        x, out_lengths = self._subsample(waveforms, lengths)
+        if upto == "subsampling":
+            return x, out_lengths
+        return self._recur(x, out_lengths), out_lengths
 
     def hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
         return self.encode(waveforms, lengths, upto=layer)
@@ -135,11 +143,10 @@ class RNNTransducer(nn.Module):
         return self._search_all(states, out_lengths)
 
     def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
-        """Transcripts and the encoder output from one encoder pass (``None`` for the other layer)."""
-        if layer != "encoder.output":
-            return None
-        states, out_lengths = self.encode(waveforms, lengths)
-        return self._search_all(states, out_lengths), states, out_lengths
+        """Transcripts and either layer's activations (subsampling or encoder output) from one encoder pass."""
+        x, out_lengths = self._subsample(waveforms, lengths)
+        states = self._recur(x, out_lengths)
+        return self._search_all(states, out_lengths), (x if layer == "subsampling" else states), out_lengths
 
     def _search_all(self, states: torch.Tensor, out_lengths: torch.Tensor) -> list[str]:
         search = self._greedy if self.beam_size <= 1 else self._beam_search
