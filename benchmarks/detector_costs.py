@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--backends", nargs="*", default=["conformer_ctc"])
     parser.add_argument("--utterances", type=int, default=20)
     parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--layer", default=None, help="the backend layer feeding the head (default: the backend's last)")
     parser.add_argument("--greedy", action="store_true",
                         help="greedy decoding for the small trained backends (default: their beam search + LM)")
     args = parser.parse_args(argv)
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for name in args.backends:
         options = {"decoding": {"beam_size": 1}} if args.greedy and name in TRAINED else None
-        module = BNNDetectorModule(backend=name, backend_options=options, mc_samples=args.samples).eval()
+        module = BNNDetectorModule(backend=name, backend_options=options, layer=args.layer,
+                                   mc_samples=args.samples).eval()
         backend, layer = module.backend, module.layer
         ratios = []
         for batch in batches:

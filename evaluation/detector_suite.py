@@ -40,7 +40,8 @@ class CalibratedDetector:
     threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside
 
 
-LATER_SETTINGS_AT_DEFAULT = {("bnn_layer", None), ("benign_train_sources", 0)}
+LATER_DEFAULTS = {"bnn_layer": None, "benign_train_sources": 0}  # settings added after cells were cached: at these
+# values they stay out of a cell's key, so the cells trained before they existed keep theirs
 
 
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
@@ -49,8 +50,8 @@ def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: Adversaria
     sources never reuses detectors trained on fewer."""
     sources = sorted(s.utterance_id for s in data.sources())
     calibration = sorted(s.utterance_id for s in data.benign_calibration_sources())
-    settings = {k: v for k, v in asdict(preset.detectors).items()  # settings added later, left at their defaults,
-                if (k, v) not in LATER_SETTINGS_AT_DEFAULT}  # keep the keys of cells trained before they existed
+    settings = {**asdict(preset.detectors), "bnn_layer": preset.detectors.layer_for(data.system["backend"])}
+    settings = {k: v for k, v in settings.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
     key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
                        "sources": sources, "calibration": calibration,
                        **({"benign_train": sorted(s.utterance_id for s in data.benign_training_sources())}
@@ -92,7 +93,7 @@ def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule
     settings = preset.detectors
     trainer = trainer_for(preset, workdir, f"bnn-{mode}", settings.bnn_epochs, progress)  # seeds before the head
     module = BNNDetectorModule(
-        backend=backend, backend_options=backend_options(preset, backend, device="cpu"), layer=settings.bnn_layer,
+        backend=backend, backend_options=backend_options(preset, backend, device="cpu"), layer=settings.layer_for(backend),
         mode=mode,
         hidden_dim=settings.bnn_hidden_dim, mc_samples=settings.bnn_mc_samples, kl_weight=settings.bnn_kl_weight,
         target_fpr=settings.target_fpr, activation_cache_dir=str(workdir.parent / "activations"),

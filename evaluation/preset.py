@@ -25,7 +25,9 @@ class DetectorSettings:
     td_k: float = 0.5
     td_metric: str = "cer"
     consistency_transform: str = "local_smoothing"  # or down_sampling
-    bnn_layer: str | None = None  # the backend layer that feeds both BNN modes; None = the backend's last
+    bnn_layer: str | dict[str, str] | None = None  # the backend layer feeding both BNN modes: one name for every
+    # backend, or {backend: layer}; None / a backend not named = the backend's last layer (docs/detector.md: inner
+    # layers detect far better on the small backends)
     bnn_epochs: int = 30
     bnn_hidden_dim: int = 64
     bnn_mc_samples: int = 32
@@ -36,6 +38,11 @@ class DetectorSettings:
     calibration_sources: int = 0  # extra benign-only validation sources (clean + AG, from the unattacked rest of the
     # source stage) for the thresholds: 5 % of a few benign inputs is none of them (docs/detector.md)
     benign_train_sources: int = 0  # extra benign-only training sources (clean + AG) for the BNN (docs/detector.md)
+
+
+    def layer_for(self, backend: str) -> str | None:
+        """The BNN's layer on ``backend`` (None: the backend's last)."""
+        return self.bnn_layer.get(backend) if isinstance(self.bnn_layer, dict) else self.bnn_layer
 
 
 @dataclass

@@ -93,6 +93,12 @@ def test_detector_folders_are_keyed_by_sources_and_calibration_sources(tiny_corp
     layered = load_preset("smoke", [source, "detectors.calibration_sources=4", "detectors.bnn_layer=encoder.layer_2"])
     assert layered.detectors.bnn_layer == "encoder.layer_2"
     assert detector_workdir(Path(tmp_path), layered, data, "snr10") != folders[4]  # another layer, another detector
+    per_backend = load_preset("smoke", [source, "detectors.calibration_sources=4",
+                                        "detectors.bnn_layer={whisper: encoder.layer_2, rnnt: subsampling}"])
+    assert per_backend.detectors.layer_for("rnnt") == "subsampling" and per_backend.detectors.layer_for("x") is None
+    # only the cell's own backend's entry keys its detectors
+    assert detector_workdir(Path(tmp_path), per_backend, data, "snr10") == detector_workdir(Path(tmp_path), layered,
+                                                                                            data, "snr10")
 
 
 @pytest.mark.timeout(900)
