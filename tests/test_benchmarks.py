@@ -101,6 +101,27 @@ def test_detector_folders_are_keyed_by_sources_and_calibration_sources(tiny_corp
                                                                                             data, "snr10")
 
 
+def test_the_bnn_is_built_on_the_layer_the_preset_names_for_its_backend(monkeypatch, tmp_path):
+    from evaluation import detector_suite
+
+    built = {}
+
+    class Built(Exception):
+        pass
+
+    def capture(**options):
+        built.update(options)
+        raise Built  # stop before any training
+
+    monkeypatch.setattr("lit_modules.detectors.bnn_module.BNNDetectorModule", capture)
+    for layers, expected in (("{whisper: encoder.layer_1, rnnt: subsampling}", "encoder.layer_1"),
+                             ("{rnnt: subsampling}", None)):
+        preset = load_preset("smoke", [f"detectors.bnn_layer={layers}"])
+        with pytest.raises(Built):
+            detector_suite.train_bnn(preset, "whisper", None, "supervised", tmp_path / "cell", progress=False)
+        assert built["backend"] == "whisper" and built["layer"] == expected
+
+
 @pytest.mark.timeout(900)
 def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir, monkeypatch):
     tmp_path = shared_dir
