@@ -14,6 +14,7 @@ import json
 
 from benchmarks import attack_strength, detector_costs
 from datamodules.cache_dir import default_cache_dir
+from evaluation.preset import load_preset
 
 
 def leaderboard_summary(path) -> list[str]:
@@ -36,14 +37,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", default="conformer_ctc")
     parser.add_argument("--utterances", type=int, default=8)
     parser.add_argument("--query-budget", type=int, default=200)
+    parser.add_argument("--layer", default=None,
+                        help="the layer the BNN head reads (default: the cpu preset's choice for the backend)")
     args = parser.parse_args(argv)
+    layer = args.layer or load_preset("cpu").detectors.layer_for(args.backend)
     print("## Oracle efficiency (attack wall time / backend time for the same queries; 1.0 = no overhead; "
           "'vs served': the time the oracle's server spent on them)\n")
     attack_strength.main(["--backends", args.backend, "--utterances", str(min(args.utterances, 3)),
                           "--query-budget", str(args.query_budget), "--early-budget", str(args.query_budget // 2),
                           "--goals", "untargeted", "--modes", "snr", "--basis", "bands"])
     print("\n## Detection overhead (S = 32) and activation-cache speed-up\n")
-    detector_costs.main(["--backends", args.backend, "--utterances", str(args.utterances)])
+    detector_costs.main(["--backends", args.backend, "--utterances", str(args.utterances)]
+                        + (["--layer", layer] if layer else []))
     print("\n## Benchmark runs (latest per task and preset)\n")
     print("\n".join(leaderboard_summary(default_cache_dir() / "benchmarks" / "leaderboard.jsonl")))
 
