@@ -10,6 +10,7 @@ from jsonargparse import ArgumentParser
 from datamodules import SyntheticCorpusConfig
 from tests.conftest import REPO_ROOT
 
+OVERLAY_BASES = {"asr/surrogate.yaml": "asr/conformer_ctc.yaml", "se_gaussian.yaml": "se.yaml"}
 CONFIGS = sorted(p for p in (REPO_ROOT / "configs").rglob("*.yaml")
                  if "benchmarks" not in p.parts)  # benchmark presets: tests/test_benchmarks.py
 
@@ -17,14 +18,22 @@ CONFIGS = sorted(p for p in (REPO_ROOT / "configs").rglob("*.yaml")
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.relative_to(REPO_ROOT).as_posix() for p in CONFIGS])
 def test_config_instantiates(path: Path, tmp_path):
     content = yaml.safe_load(path.read_text())
-    if "trainer" in content and "model" not in content:  # an overlay (configs/asr/surrogate.yaml): on a recipe
+    if "trainer" in content and "model" not in content:  # an overlay: applied on the recipe it extends
         from train import cli_main
 
-        recipe = REPO_ROOT / "configs" / "asr" / "conformer_ctc.yaml"
+        overlay = path.relative_to(REPO_ROOT / "configs").as_posix()
+        assert overlay in OVERLAY_BASES, f"{overlay}: an overlay without a base recipe in OVERLAY_BASES"
+        recipe = REPO_ROOT / "configs" / OVERLAY_BASES[overlay]
         cli = cli_main(["--config", str(recipe), "--config", str(path), f"--trainer.default_root_dir={tmp_path}",
                         "--trainer.logger=false"], run=False)
-        assert cli.datamodule.synthetic.seed == content["data"]["init_args"]["synthetic"]["seed"] != 0
-        assert cli.config["seed_everything"] == content["seed_everything"]
+        if overlay == "asr/surrogate.yaml":
+            assert cli.datamodule.synthetic.seed == content["data"]["init_args"]["synthetic"]["seed"] != 0
+            assert cli.config["seed_everything"] == content["seed_everything"]
+        else:  # se_gaussian.yaml: Gaussian pairs only, transcribed by PocketSphinx
+            adversarial = cli.datamodule.adversarial
+            assert adversarial.system == {"backend": "pocketsphinx"}
+            assert [type(spec.attack).__name__ for spec in adversarial.attacks] == ["GaussianNoise"]
+            assert cli.trainer.max_epochs == content["trainer"]["max_epochs"]
         return
     if "model" in content:  # a full training config: build trainer, model and data through train.py's CLI
         from train import cli_main
