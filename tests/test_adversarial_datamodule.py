@@ -151,3 +151,22 @@ def test_calibration_sources_must_exist(tiny_corpus, tmp_path):
         _datamodule(tiny_corpus, tmp_path, source=source, benign_train_sources=1000).setup("fit")
     with pytest.raises(ValueError, match="benign_train_sources must be >= 0"):
         _datamodule(tiny_corpus, tmp_path, benign_train_sources=-1)
+
+
+def test_enhancement_pairs_keep_the_splits_and_add_identity_pairs_only_when_asked(tiny_corpus, tmp_path):
+    from datamodules.adversarial.pairs import EnhancementPairsDataModule
+
+    adversarial = _datamodule(tiny_corpus, tmp_path)
+    perturbed_only = EnhancementPairsDataModule(adversarial, batch_size=2)
+    perturbed_only.setup("fit")
+    with_identity = EnhancementPairsDataModule(_datamodule(tiny_corpus, tmp_path), batch_size=2, identity_pairs=True)
+    with_identity.setup("fit")
+    sources = {s.utterance_id: s.audio_path for s in adversarial.sources()}
+    for split, examples in adversarial.examples.items():
+        perturbed = perturbed_only.pairs[split]
+        assert len(perturbed) == sum(e.kind != "clean" for e in examples) > 0
+        assert all(noisy != clean and clean in sources.values() for noisy, clean in perturbed)
+        identity = [pair for pair in with_identity.pairs[split] if pair not in perturbed]
+        assert sorted(identity) == sorted((sources[e.source_id],) * 2 for e in examples if e.kind == "clean")
+    perturbed, clean, lengths = next(iter(with_identity.train_dataloader()))
+    assert perturbed.shape == clean.shape and perturbed.shape[0] == lengths.shape[0] <= 2

@@ -37,13 +37,16 @@ def collate_pairs(items):
 
 class EnhancementPairsDataModule(L.LightningDataModule):
     """Args: adversarial: where the examples come from (its splits are kept: disjoint by source utterance);
-    crop_seconds: random training crops (val / test use whole utterances)."""
+    crop_seconds: random training crops (val / test use whole utterances); identity_pairs: also a (clean, clean)
+    pair per source, so the enhancer learns to leave clean speech alone (one trained on perturbed inputs only
+    distorts clean ones: docs/defenses.md)."""
 
     def __init__(self, adversarial: AdversarialDataModule | None = None, crop_seconds: float = 2.0,
-                 batch_size: int = 16, num_workers: int = 0, seed: int = 0) -> None:
+                 batch_size: int = 16, num_workers: int = 0, seed: int = 0, identity_pairs: bool = False) -> None:
         super().__init__()
         self.adversarial = adversarial or AdversarialDataModule()
         self.crop_seconds, self.batch_size, self.num_workers, self.seed = crop_seconds, batch_size, num_workers, seed
+        self.identity_pairs = identity_pairs
         self.pairs: dict[str, list[tuple[str, str]]] = {}
 
     def setup(self, stage: str | None = None) -> None:
@@ -52,7 +55,8 @@ class EnhancementPairsDataModule(L.LightningDataModule):
         self.adversarial.trainer = self.trainer
         self.adversarial.setup(stage)
         sources = {s.utterance_id: s.audio_path for s in self.adversarial.sources()}
-        self.pairs = {split: [(e.path, sources[e.source_id]) for e in examples if e.kind != "clean"]
+        self.pairs = {split: [(e.path, sources[e.source_id]) for e in examples
+                              if e.kind != "clean" or self.identity_pairs]
                       for split, examples in self.adversarial.examples.items()}
 
     def _loader(self, split: str, train: bool) -> DataLoader:
