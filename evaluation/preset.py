@@ -15,6 +15,7 @@ from jsonargparse import ArgumentParser
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
 DEFENSES = ("none", "LS", "DS", "SE", "TD", "BNN")
+ADAPTIVE_DETECTORS = ("BNN-supervised", "BNN-unsupervised")  # Task 1 detectors an attacker can query
 DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order")  # free-form: overrides reach inside
 
 
@@ -100,7 +101,8 @@ class BenchmarkPreset:
         task2_defenses: rows of Table 3 (``none``, ``LS``, ``DS``, ``SE``, ``TD``, ``BNN``); task2_adaptive: also run
             the adaptive rows (the attacker queries the defended system / the detector).
         task1_adaptive: also measure each BNN mode against untargeted attackers that query it (Task 1's
-            "vs adaptive" rows).
+            "vs adaptive" rows); task1_adaptive_detectors: which detectors get those rows (default both BNN modes;
+            each costs two attack campaigns on the test sources).
         se_epochs: training epochs of the SE enhancer.
         bootstrap_resamples: for the 95 % intervals; seed: seeds everything.
     """
@@ -124,6 +126,7 @@ class BenchmarkPreset:
     task2_defenses: list[str] = field(default_factory=lambda: list(DEFENSES))
     task2_adaptive: bool = True
     task1_adaptive: bool = True
+    task1_adaptive_detectors: list[str] = field(default_factory=lambda: list(ADAPTIVE_DETECTORS))
     se_epochs: int = 10
     bootstrap_resamples: int = 1000
     seed: int = 0
@@ -136,6 +139,9 @@ class BenchmarkPreset:
             raise ValueError(f"preset: unknown task2_defenses {unknown}; choose from {DEFENSES}")
         if self.query_budget < 1:
             raise ValueError(f"preset: query_budget must be >= 1, got {self.query_budget}")
+        unknown = sorted(set(self.task1_adaptive_detectors) - set(ADAPTIVE_DETECTORS))
+        if unknown:
+            raise ValueError(f"preset: unknown task1_adaptive_detectors {unknown}; choose from {ADAPTIVE_DETECTORS}")
         self.transfer.members()  # checks the "backend:seed" names (trains nothing)
         unknown_goals = sorted(set(self.transfer.goals) - {"untargeted", "targeted"})
         if unknown_goals:

@@ -31,7 +31,6 @@ from lit_modules.detectors.plots import plot_density, plot_roc
 
 log = logging.getLogger(__name__)
 
-ADAPTIVE_DETECTORS = ("BNN-supervised", "BNN-unsupervised")
 TITLES = {"wer": "WER % under untargeted attacks (paper Fig. 3)",
           "detection": "Detection and filtering on mixed AG / AE / AZ inputs (paper Table 2)"}
 
@@ -78,6 +77,13 @@ def attack_success(data, sources: set[str]) -> float:
     reached = [r["success"] for spec, cache in data.campaigns() if spec.adversarial
                for r in cache.records() if r["utterance_id"] in sources]
     return 100.0 * float(np.mean(reached)) if reached else float("nan")
+
+
+def adaptive_detector_names(preset: BenchmarkPreset, detectors: dict) -> list[str]:
+    """The detectors that get "vs adaptive" rows: those of ``task1_adaptive_detectors`` this cell has."""
+    if not preset.task1_adaptive:
+        return []
+    return [name for name in preset.task1_adaptive_detectors if name in detectors]
 
 
 def adaptive_examples(preset: BenchmarkPreset, backend_name: str, budget_settings: dict, calibrated,
@@ -149,20 +155,17 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                                   data.source.sample_rate, data.batch_size)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
-            if preset.task1_adaptive:
-                benign = [e for e in test if e.label == 0]
-                for name in ADAPTIVE_DETECTORS:
-                    if name not in detectors:
-                        continue
-                    evading, reached = adaptive_examples(preset, backend_name, budget_settings, detectors[name],
-                                                         cache_root, progress)
-                    mixed = benign + evading
-                    label = f"{name} vs adaptive"
-                    row, curves[label] = detection_row(
-                        label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), preset,
-                        data.source.sample_rate, data.batch_size)
-                    tables["detection"].append({"backend": backend_name, "budget": budget, **row,
-                                                "attack success %": reached})
+            benign = [e for e in test if e.label == 0]
+            for name in adaptive_detector_names(preset, detectors):
+                evading, reached = adaptive_examples(preset, backend_name, budget_settings, detectors[name],
+                                                     cache_root, progress)
+                mixed = benign + evading
+                label = f"{name} vs adaptive"
+                row, curves[label] = detection_row(
+                    label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), preset,
+                    data.source.sample_rate, data.batch_size)
+                tables["detection"].append({"backend": backend_name, "budget": budget, **row,
+                                            "attack success %": reached})
             images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))
             if "BNN-unsupervised" in detectors:
                 images.append(dispersion_view(detectors["BNN-unsupervised"].detector, data, out_dir / (

@@ -122,6 +122,17 @@ def test_the_bnn_is_built_on_the_layer_the_preset_names_for_its_backend(monkeypa
         assert built["backend"] == "whisper" and built["layer"] == expected
 
 
+def test_task1_adaptive_rows_go_only_to_the_detectors_the_preset_names():
+    cell = {"TD": object(), "consistency": object(), "BNN-supervised": object(), "BNN-unsupervised": object()}
+    assert task1.adaptive_detector_names(load_preset("smoke"), cell) == ["BNN-supervised", "BNN-unsupervised"]
+    chosen = load_preset("smoke", ["task1_adaptive_detectors=[BNN-supervised]"])
+    assert task1.adaptive_detector_names(chosen, cell) == ["BNN-supervised"]
+    assert task1.adaptive_detector_names(chosen, {"TD": object()}) == []  # a cell without that detector
+    assert task1.adaptive_detector_names(load_preset("smoke", ["task1_adaptive=false"]), cell) == []
+    with pytest.raises(Exception, match="task1_adaptive_detectors"):
+        load_preset("smoke", ["task1_adaptive_detectors=[TD]"])  # TD wraps a live backend: no oracle can serve it
+
+
 @pytest.mark.timeout(900)
 def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir, monkeypatch):
     tmp_path = shared_dir
