@@ -102,6 +102,14 @@ def detection(scores, labels, threshold: float, resamples: int = 1000, seed: int
             "fn": bootstrap(rate("fn"), len(scores), resamples, seed)}
 
 
+def flag_rate(scores, threshold: float, resamples: int = 1000, seed: int = 0) -> Estimate:
+    """% of inputs flagged (score >= threshold), e.g. clean speech a detector would reject."""
+    flagged = np.asarray(scores, np.float64) >= threshold
+    if not flagged.size:
+        return Estimate(float("nan"), np.nan, np.nan)
+    return bootstrap(lambda i: 100.0 * flagged[i].mean(), len(flagged), resamples, seed)
+
+
 def filtered_wer(references: list[str], hypotheses: list[str], flagged, resamples: int = 1000,
                  seed: int = 0) -> dict[str, Estimate]:
     """WER % of the inputs a detector lets through, and its change against no filtering (negative = better)."""

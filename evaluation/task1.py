@@ -6,8 +6,9 @@ Per backend and budget mode:
 2. Detection on the test split's equally mixed AG / AE / AZ examples (AG benign, AE / AZ adversarial): AUC, FP %,
    FN % at the threshold calibrated on the validation split (at the target false-positive rate; also at Youden's J,
    columns "(J)"), and the WER of the inputs each detector lets through (at the first threshold) with its change
-   against no filtering, for TD, transform consistency and the BNN in both modes.
-3. Adaptive rows (``task1_adaptive``): for each BNN mode, new untargeted AE / AZ campaigns on the test sources whose
+   against no filtering, for TD, transform consistency and the BNN in both modes. "FP % clean": the share of the
+   same test sources' clean inputs (outside the paper's mixed set) flagged at the first threshold.
+3. Adaptive rows (``task1_adaptive``): for each BNN mode of ``task1_adaptive_detectors``, new untargeted AE / AZ campaigns on the test sources whose
    oracle also answers that detector's score (the attacker must change the transcript *and* stay under the
    calibrated threshold; expectation over the detector's Monte Carlo samples); the same detector, threshold and
    metrics on the test AG examples mixed with these, reported as "<detector> vs adaptive". The "attack success %"
@@ -52,12 +53,14 @@ def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resampl
     return row
 
 
-def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], preset: BenchmarkPreset,
+def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], clean: list, preset: BenchmarkPreset,
                   sample_rate: int, batch_size: int) -> tuple[dict, tuple]:
     """One detector on labelled ``examples`` (with the system's ``hypotheses`` for them): the table row's metrics
-    and its ROC curve (values, labels, AUC)."""
+    and its ROC curve (values, labels, AUC). ``clean``: the same sources' clean inputs, outside the paper's mixed set;
+    "FP % clean" is how many of them the threshold flags."""
     torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
     values = scoring.scores(calibrated.detector, examples, sample_rate, batch_size)
+    clean_values = scoring.scores(calibrated.detector, clean, sample_rate, batch_size) if clean else []
     labels = scoring.labels(examples)
     references = [e.transcript for e in examples]
     found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples, preset.seed)
@@ -66,6 +69,7 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
     at_youden = metrics.detection(values, labels, calibrated.threshold_youden, 0)
     row = {"detector": name, "n": len(examples), "AUC %": found["auc"], "FP %": found["fp"], "FN %": found["fn"],
            "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
+           "FP % clean": metrics.flag_rate(clean_values, calibrated.threshold, preset.bootstrap_resamples, preset.seed),
            "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
            "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]}
     return row, (values, labels, found["auc"].value / 100.0)
@@ -142,6 +146,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
 
             backend = pool.get(backend_name)
             test = [e for e in data.examples["test"] if e.kind != "clean"]
+            clean = [e for e in data.examples["test"] if e.kind == "clean"]
             if not test or scoring.labels(test).min() == scoring.labels(test).max():
                 raise RuntimeError(f"Task 1 {cell}: the test split needs AG and AE / AZ examples; attack more "
                                    f"source utterances (source.test_subset) or change split_fractions")
@@ -151,7 +156,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             curves = {}
             reached = attack_success(data, {e.source_id for e in test})
             for name, calibrated in detectors.items():
-                row, curves[name] = detection_row(name, calibrated, test, hypotheses, preset,
+                row, curves[name] = detection_row(name, calibrated, test, hypotheses, clean, preset,
                                                   data.source.sample_rate, data.batch_size)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
@@ -162,8 +167,8 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                 mixed = benign + evading
                 label = f"{name} vs adaptive"
                 row, curves[label] = detection_row(
-                    label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), preset,
-                    data.source.sample_rate, data.batch_size)
+                    label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), clean,
+                    preset, data.source.sample_rate, data.batch_size)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
             images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))

@@ -45,6 +45,11 @@ def test_unsuccessful_rate_counts_failures_and_flags():
     assert metrics.unsuccessful_rate(success, [True, False, False, False], resamples=0).value == pytest.approx(50.0)
 
 
+def test_flag_rate_counts_inputs_at_or_above_the_threshold():
+    assert metrics.flag_rate([0.1, 0.5, 0.7, 0.2], threshold=0.5, resamples=0).value == pytest.approx(50.0)
+    assert math.isnan(metrics.flag_rate([], threshold=0.5, resamples=0).value)
+
+
 def test_bootstrap_interval_brackets_the_value_and_narrows_with_data():
     generator = np.random.default_rng(0)
     small = generator.random(20) < 0.3

@@ -151,7 +151,7 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert [r["detector"] for r in detection] == ["TD", "consistency", "BNN-supervised", "BNN-unsupervised"]
     for row in detection:
         assert 0 <= row["AUC %"] <= 100 and 0 <= row["FP %"] <= 100 and 0 <= row["FN %"] <= 100
-        assert 0 <= row["FP % (J)"] <= 100 and 0 <= row["FN % (J)"] <= 100
+        assert 0 <= row["FP % (J)"] <= 100 and 0 <= row["FN % (J)"] <= 100 and 0 <= row["FP % clean"] <= 100
     text = (out / "results.md").read_text()
     assert "| backend | budget | n | clean |" in text and "BNN-unsupervised" in text
     assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
