@@ -8,10 +8,11 @@ Per backend and budget mode:
    columns "(J)"), and the WER of the inputs each detector lets through (at the first threshold) with its change
    against no filtering, for TD, transform consistency and the BNN in both modes. "FP % clean": the share of the
    same test sources' clean inputs (outside the paper's mixed set) flagged at the first threshold.
-3. Adaptive rows (``task1_adaptive``): for each BNN mode of ``task1_adaptive_detectors``, new untargeted AE / AZ campaigns on the test sources whose
-   oracle also answers that detector's score (the attacker must change the transcript *and* stay under the
-   calibrated threshold; expectation over the detector's Monte Carlo samples); the same detector, threshold and
-   metrics on the test AG examples mixed with these, reported as "<detector> vs adaptive". The "attack success %"
+3. Adaptive rows (``task1_adaptive``): for each BNN mode of ``task1_adaptive_detectors``, new untargeted AE / AZ
+   campaigns on the test sources whose oracle also answers that detector's score (the attacker must change the
+   transcript *and* stay under the calibrated threshold; expectation over the detector's Monte Carlo samples); the
+   same detector, threshold and metrics on the test AG examples mixed with these, reported as "<detector> vs
+   adaptive". The "attack success %"
    column: the share of the test split's AE / AZ examples that met their goal (adaptive: also evaded the detector).
 """
 
