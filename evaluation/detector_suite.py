@@ -22,7 +22,7 @@ from evaluation import scoring
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import backend_options, trainer_for
 from lit_modules.detectors.base import Detector
-from lit_modules.detectors.calibration import threshold_at_fpr, threshold_youden
+from lit_modules.detectors.calibration import threshold_at_fpr, threshold_at_fpr_per_kind, threshold_youden
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ class CalibratedDetector:
     threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside
 
 
-LATER_DEFAULTS = {"bnn_layer": None, "benign_train_sources": 0}  # settings added after cells were cached: at these
-# values they stay out of a cell's key, so the cells trained before they existed keep theirs
+# settings added after cells were cached: at these values they stay out of a cell's key, so the cells trained before
+# they existed keep theirs
+LATER_DEFAULTS = {"bnn_layer": None, "benign_train_sources": 0, "fpr_per_kind": False}
 
 
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
@@ -71,12 +72,14 @@ def consistency_transform(name: str) -> torch.nn.Module:
     return transforms[name]()
 
 
-def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int
-              ) -> tuple[float, float]:
-    """Thresholds on the validation split: at ``target_fpr`` (set on the detector) and by Youden's J."""
+def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int,
+              per_kind: bool = False) -> tuple[float, float]:
+    """Thresholds on the validation split: at ``target_fpr`` (set on the detector; ``per_kind``: on each benign
+    kind) and by Youden's J."""
     examples = data.examples["val"]
     values, labels = scoring.scores(detector, examples, data.source.sample_rate, batch_size), scoring.labels(examples)
-    threshold = threshold_at_fpr(values, labels, target_fpr)
+    threshold = (threshold_at_fpr_per_kind(values, labels, [e.kind for e in examples], target_fpr) if per_kind
+                 else threshold_at_fpr(values, labels, target_fpr))
     detector.threshold.fill_(threshold)
     return threshold, threshold_youden(values, labels)
 
@@ -96,7 +99,8 @@ def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule
         backend=backend, backend_options=backend_options(preset, backend, device="cpu"), layer=settings.layer_for(backend),
         mode=mode,
         hidden_dim=settings.bnn_hidden_dim, mc_samples=settings.bnn_mc_samples, kl_weight=settings.bnn_kl_weight,
-        target_fpr=settings.target_fpr, activation_cache_dir=str(workdir.parent / "activations"),
+        target_fpr=settings.target_fpr, fpr_per_kind=settings.fpr_per_kind,
+        activation_cache_dir=str(workdir.parent / "activations"),
         optimizer=functools.partial(torch.optim.Adam, lr=settings.bnn_learning_rate), plot_dir=str(workdir))
     trainer.fit(module, datamodule=data)
     if torch.isnan(module.threshold):
@@ -133,7 +137,7 @@ def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: A
             continue
         else:
             raise ValueError(f"unknown detector {name!r}; choose from {DETECTORS}")
-        at_fpr, youden = calibrate(detector, data, settings.target_fpr, batch)
+        at_fpr, youden = calibrate(detector, data, settings.target_fpr, batch, settings.fpr_per_kind)
         out[name] = CalibratedDetector(name, detector, at_fpr, threshold_youden=youden)
     return out
 

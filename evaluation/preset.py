@@ -36,6 +36,7 @@ class DetectorSettings:
     bnn_learning_rate: float = 1e-3
     bnn_batch_size: int = 16
     target_fpr: float = 0.05
+    fpr_per_kind: bool = False  # hold target_fpr on each benign kind (clean, AG) instead of on both pooled
     calibration_sources: int = 0  # extra benign-only validation sources (clean + AG, from the unattacked rest of the
     # source stage) for the thresholds: 5 % of a few benign inputs is none of them (docs/detector.md)
     benign_train_sources: int = 0  # extra benign-only training sources (clean + AG) for the BNN (docs/detector.md)

@@ -90,6 +90,8 @@ def test_detector_folders_are_keyed_by_sources_and_calibration_sources(tiny_corp
                                            progress=False, attack_splits=("test",))
         assert not evaluation_only.benign_calibration_sources()  # no thresholds are calibrated on those
     assert folders[0] != folders[4]  # thresholds set on other data never reuse a checkpoint
+    per_kind = load_preset("smoke", [source, "detectors.calibration_sources=4", "detectors.fpr_per_kind=true"])
+    assert detector_workdir(Path(tmp_path), per_kind, data, "snr10") != folders[4]  # thresholds set another way
     layered = load_preset("smoke", [source, "detectors.calibration_sources=4", "detectors.bnn_layer=encoder.layer_2"])
     assert layered.detectors.bnn_layer == "encoder.layer_2"
     assert detector_workdir(Path(tmp_path), layered, data, "snr10") != folders[4]  # another layer, another detector

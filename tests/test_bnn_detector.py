@@ -8,12 +8,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from bayesian_torch.layers.flipout_layers.linear_flipout import LinearFlipout
 
 from lit_modules.detectors import calibration
 from lit_modules.detectors.activation_cache import ActivationCache
+from lit_modules.detectors.bnn_module import BNNDetectorModule
 from lit_modules.detectors.elbo import elbo_loss, kl_warmup
 from lit_modules.detectors.flipout_head import FlipoutDetectorHead, flipout_kl, masked_mean_std, utterance_flipout
 from tests.conftest import REPO_ROOT
@@ -217,6 +219,39 @@ def test_thresholds_and_error_rates_match_hand_computed_values():
     assert calibration.error_rates(scores, labels, 0.6) == {"fp": 0.0, "fn": 25.0}
     with pytest.raises(ValueError, match="both"):
         calibration.threshold_youden([0.1, 0.2], [0, 0])
+
+
+# clean speech scores spread out, the 10 dB noise control scores near 0: a pooled threshold puts every false positive
+# on clean speech (50 % of it at a 25 % target), the per-kind one holds 25 % on each kind
+KIND_SCORES = [0.1, 0.2, 0.3, 0.5, 0.0, 0.0, 0.0, 0.0, 0.6, 0.7, 0.4, 0.9]
+KIND_LABELS = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+KINDS = ["clean"] * 4 + ["AG"] * 4 + ["AE"] * 4
+
+
+def test_per_kind_threshold_holds_the_target_on_every_benign_kind():
+    pooled = calibration.threshold_at_fpr(KIND_SCORES, KIND_LABELS, target_fpr=0.25)
+    per_kind = calibration.threshold_at_fpr_per_kind(KIND_SCORES, KIND_LABELS, KINDS, target_fpr=0.25)
+    assert pooled == pytest.approx(0.25) and per_kind == pytest.approx(0.35)  # midway 0.3 -> 0.4, the clean kind's
+    clean_scores, clean_labels = KIND_SCORES[:4] + KIND_SCORES[8:], KIND_LABELS[:4] + KIND_LABELS[8:]
+    assert calibration.error_rates(clean_scores, clean_labels, pooled)["fp"] == 50.0
+    assert calibration.error_rates(clean_scores, clean_labels, per_kind)["fp"] == 25.0
+    with pytest.raises(ValueError, match="one kind per score"):
+        calibration.threshold_at_fpr_per_kind(KIND_SCORES, KIND_LABELS, KINDS[:-1])
+
+
+@pytest.mark.parametrize("per_kind", [False, True])
+def test_the_bnn_module_calibrates_per_kind_only_when_asked(per_kind):
+    module = BNNDetectorModule(backend=None, backend_factory="tests.toy_system.toy_backend",
+                               backend_options={"seed": 0}, target_fpr=0.25, fpr_per_kind=per_kind)
+    module._gathered = lambda: {"score": np.array(KIND_SCORES), "labels": np.array(KIND_LABELS, np.float32),
+                                "kinds": np.array(KINDS)}
+    module.log_dict = lambda *args, **kwargs: None
+    module.on_validation_epoch_end()
+    assert float(module.threshold_fpr) == pytest.approx(0.35 if per_kind else 0.25)
+    module._gathered = lambda: {"score": np.array(KIND_SCORES), "labels": np.array(KIND_LABELS, np.float32)}
+    if per_kind:  # a multi-process validation gathers no kinds: say so, never fall back to pooling
+        with pytest.raises(RuntimeError, match="fpr_per_kind"):
+            module.on_validation_epoch_end()
 
 
 # ------------------------------------------------------------------------------------------ activation cache

@@ -67,6 +67,8 @@ class BNNDetectorModule(L.LightningModule):
         kl_weight: beta, the KL term's weight (1 = the exact ELBO; < 1 = a tempered posterior, see docs/detector.md).
         kl_warmup_steps: linear KL warm-up (0 = none). num_train_examples: N (default: from the data module).
         target_fpr: calibration target; decision: which saved threshold ``decide`` uses (``fpr`` or ``youden``).
+        fpr_per_kind: hold ``target_fpr`` on each kind of benign validation input (clean, AG, ...) rather than on
+            all of them pooled (``calibration.threshold_at_fpr_per_kind``; single-process validation only).
         cache_activations: memory-map backend activations after their first computation.
         unsupervised_score: which unsupervised statistic is the score (``UNSUPERVISED_SCORES``; all are returned).
     """
@@ -77,7 +79,8 @@ class BNNDetectorModule(L.LightningModule):
                  hidden_dim: int = 64, prior_variance: float = 1.0, posterior_rho_init: float = -4.0,
                  mc_samples: int = 32, kl_weight: float = 1.0, kl_warmup_steps: int = 0,
                  num_train_examples: int | None = None,
-                 target_fpr: float = 0.05, decision: str = "fpr", optimizer: OptimizerCallable = _adam,
+                 target_fpr: float = 0.05, decision: str = "fpr", fpr_per_kind: bool = False,
+                 optimizer: OptimizerCallable = _adam,
                  cache_activations: bool = True, activation_cache_dir: str | None = None,
                  unsupervised_score: str = "wasserstein", plot_dir: str | None = None) -> None:
         super().__init__()
@@ -271,7 +274,15 @@ class BNNDetectorModule(L.LightningModule):
         if not self._has_both_classes(results):
             return
         scores, labels = results["score"], results["labels"]
-        self.threshold_fpr.fill_(calibration.threshold_at_fpr(scores, labels, self.hparams.target_fpr))
+        if self.hparams.fpr_per_kind:
+            if "kinds" not in results:
+                raise RuntimeError("fpr_per_kind needs the validation inputs' kinds, which a multi-process "
+                                   "validation does not gather: validate on one device, or set fpr_per_kind false")
+            threshold = calibration.threshold_at_fpr_per_kind(scores, labels, results["kinds"],
+                                                              self.hparams.target_fpr)
+        else:
+            threshold = calibration.threshold_at_fpr(scores, labels, self.hparams.target_fpr)
+        self.threshold_fpr.fill_(threshold)
         self.threshold_youden.fill_(calibration.threshold_youden(scores, labels))
         rates = calibration.error_rates(scores, labels, float(self.threshold))
         auc = float(binary_auroc(torch.from_numpy(scores), torch.from_numpy(labels).long()))

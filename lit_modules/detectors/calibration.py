@@ -29,6 +29,19 @@ def threshold_at_fpr(scores, labels, target_fpr: float = 0.05) -> float:
     return float((passing + above.min()) / 2) if above.size else float(passing + max(1e-6, abs(passing) * 1e-6))
 
 
+def threshold_at_fpr_per_kind(scores, labels, kinds, target_fpr: float = 0.05) -> float:
+    """The lowest threshold whose false-positive rate is <= ``target_fpr`` on *every* kind of benign input
+    (``kinds``: one name per example, e.g. clean / AG): the highest of the per-kind thresholds. A pooled threshold
+    lets one kind take all the false positives when another is easy to tell apart (half clean, half 10 dB noise that
+    scores near 0: up to 2 x ``target_fpr`` on clean speech)."""
+    scores, labels = _as_arrays(scores, labels)
+    kinds = np.asarray(kinds).ravel()
+    if kinds.shape != scores.shape:
+        raise ValueError(f"need one kind per score, got {kinds.shape} and {scores.shape}")
+    return max(threshold_at_fpr(scores[(kinds == kind) | labels], labels[(kinds == kind) | labels], target_fpr)
+               for kind in np.unique(kinds[~labels]))
+
+
 def threshold_youden(scores, labels) -> float:
     """Threshold maximizing Youden's J = TPR - FPR over all distinct scores (ties: the lowest such threshold)."""
     scores, labels = _as_arrays(scores, labels)
