@@ -59,6 +59,9 @@ def main(args: list[str] | None = None) -> dict:
                for u in data.stage_utterances(config.stage)]
     label = "-".join(str(v) for v in config.system.values() if isinstance(v, (str, int, float))) or "system"
     cache_root = Path(config.cache_root) if config.cache_root else default_cache_dir() / "adversarial"
+    from lit_modules.target_system import prepare_factory  # trains a missing small backend here (not kept)
+
+    prepare_factory(config.system_factory, config.system, config.world_size)
     factory = functools.partial(build_by_name, config.system_factory, **config.system)
     prior = None if config.prior is None else TransferPrior(
         functools.partial(build_by_name, "lit_modules.surrogate.build_surrogate", **config.prior))

@@ -44,8 +44,9 @@ def forward_seconds_per_query(backend: str, options: dict, sources: list[SourceU
                               target: str) -> dict[str, float]:
     """The backend's own time for one query's work (transcribe + score) on each source, batched like an attack:
     {utterance id: seconds}, the fastest of three passes (the machine is shared)."""
-    from lit_modules.target_system import build_system
+    from lit_modules.target_system import build_system, prepare_system
 
+    prepare_system(backend, **options)  # trains a missing small backend here, before the oracle's process needs it
     system = build_system(backend, **options)
     times = {}
     for source in sources:

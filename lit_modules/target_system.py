@@ -60,10 +60,36 @@ class TargetSystem(nn.Module):
         return out
 
 
+DEFAULT_SYSTEM_FACTORY = "lit_modules.target_system.build_system"
+
+
+def prepare_system(backend: str = "conformer_ctc", checkpoint: str | None = None, world_size: int = 1,
+                   **_other_options) -> None:
+    """The caller's side of ``build_system``, run before an oracle starts: train the small backend it will load
+    when the cached checkpoint is missing. The oracle's process cannot train: it is a daemon (no data-loader
+    workers) and must answer within its start-up timeout. Under several processes (``world_size`` > 1) a missing
+    checkpoint is an error: each rank would train its own."""
+    from lit_modules.backends.registry import TRAINED, checkpoint_path, train_backend
+
+    if backend not in TRAINED or checkpoint is not None or checkpoint_path(backend).is_file():
+        return
+    if world_size > 1:
+        raise FileNotFoundError(f"{checkpoint_path(backend)}: no checkpoint for {backend}; train it once before a "
+                                f"multi-process run: python train.py fit --config configs/asr/{backend}.yaml")
+    train_backend(backend)
+
+
+def prepare_factory(system_factory: str, system: dict, world_size: int = 1) -> None:
+    """``prepare_system(**system)`` when ``system_factory`` is ``build_system`` (other factories prepare themselves)."""
+    if system_factory == DEFAULT_SYSTEM_FACTORY:
+        prepare_system(**system, world_size=world_size)
+
+
 def build_system(backend: str = "conformer_ctc", device: str = "cpu", defense: dict | None = None,
                  detector: dict | None = None, **backend_options) -> TargetSystem:
     """Factory for ``attacks.OracleServer`` (runs in the oracle's process): a backend by registry name, plus an
-    optional defense / detector given as ``{"class_path": ..., "init_args": {...}}``."""
+    optional defense / detector given as ``{"class_path": ..., "init_args": {...}}``. A small backend's checkpoint must
+    exist (``prepare_system`` trains it in the caller's process); a missing one is an error that names the command."""
     from jsonargparse import ArgumentParser
 
     from lit_modules.backends.registry import load_backend
@@ -75,5 +101,5 @@ def build_system(backend: str = "conformer_ctc", device: str = "cpu", defense: d
         parser.add_argument("--component", type=base)
         return parser.instantiate(parser.parse_object({"component": spec})).component
 
-    return TargetSystem(load_backend(backend, device=device, **backend_options),
+    return TargetSystem(load_backend(backend, device=device, train_if_missing=False, **backend_options),
                         defense=instantiate(defense, nn.Module), detector=instantiate(detector, Detector))

@@ -195,7 +195,7 @@ class AdversarialDataModule(L.LightningDataModule):
     def generate(self, rank: int = 0, world_size: int = 1) -> None:
         """Run (or finish) every campaign for this rank's shard (starting the transfer prior only if one needs it)."""
         attacked, benign = self.sources(), self.benign_calibration_sources() + self.benign_training_sources()
-        prior = None
+        prior, prepared = None, False
         try:
             for spec in self.attacks:
                 sources = attacked if spec.adversarial else attacked + benign
@@ -204,6 +204,11 @@ class AdversarialDataModule(L.LightningDataModule):
                                        self.query_budget, self.seed, key)
                 if not pending_sources(sources, self.goal, cache, rank, world_size):
                     continue
+                if not prepared:
+                    from lit_modules.target_system import prepare_factory
+
+                    prepare_factory(self.system_factory, self.system, world_size)
+                    prepared = True
                 if key is not None and prior is None:
                     prior = TransferPrior(functools.partial(build_by_name, self.prior_factory, **key))
                 run_campaign(sources, self._factory(), self.system_label, spec.attack, self.goal, self.budget,

@@ -1,0 +1,72 @@
+"""A missing small backend is trained in the caller's process before an oracle starts, never inside the oracle's
+(daemon) process, which can neither start data-loader workers nor wait out a training run."""
+
+from __future__ import annotations
+
+import pytest
+
+from attacks.campaign import GoalSpec
+from attacks.gaussian import GaussianNoise
+from datamodules.adversarial import AdversarialDataModule, AttackSpec
+from datamodules.librispeech import LibriSpeechDataModule
+from lit_modules.backends import registry
+from lit_modules.target_system import DEFAULT_SYSTEM_FACTORY, build_system, prepare_system
+
+
+@pytest.fixture
+def trained(monkeypatch, tmp_path):
+    """Record train_backend calls instead of training; checkpoints live in a temporary cache."""
+    monkeypatch.setenv("ASR_ROBUSTNESS_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def fake_train(name, extra_args=None, target=None):
+        calls.append(name)
+        path = registry.checkpoint_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"checkpoint")
+        return path
+
+    monkeypatch.setattr(registry, "train_backend", fake_train)
+    return calls
+
+
+def test_prepare_trains_a_missing_small_backend_once_and_nothing_else(trained):
+    prepare_system("rnnt", decoding={"beam_size": 1})
+    prepare_system("rnnt")  # now cached
+    prepare_system("whisper", min_context_s=10.0)  # pretrained
+    prepare_system("conformer_ctc", checkpoint="user.ckpt")  # the user's own checkpoint: load_backend checks it
+    assert trained == ["rnnt"]
+
+
+def test_prepare_refuses_to_train_one_copy_per_rank(trained):
+    with pytest.raises(FileNotFoundError, match="train.py fit --config configs/asr/wav2vec2_ctc.yaml"):
+        prepare_system("wav2vec2_ctc", world_size=2)
+    assert trained == []
+
+
+def test_the_oracle_side_factory_names_the_training_command_instead_of_training(trained):
+    with pytest.raises(FileNotFoundError, match="train.py fit --config configs/asr/conformer_ctc.yaml"):
+        build_system("conformer_ctc")
+    assert trained == []
+
+
+class Prepared(Exception):
+    pass
+
+
+def test_the_datamodule_prepares_the_default_system_before_its_first_campaign(tiny_corpus, tmp_path, monkeypatch):
+    seen = []
+
+    def record(**system):
+        seen.append(system)
+        raise Prepared  # stop before an oracle would start
+
+    monkeypatch.setattr("lit_modules.target_system.prepare_system", record)
+    source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["dev", "test"], seed=0)
+    datamodule = AdversarialDataModule(
+        source=source, system={"backend": "rnnt", "decoding": {"beam_size": 1}}, system_factory=DEFAULT_SYSTEM_FACTORY,
+        attacks=[AttackSpec(GaussianNoise(10.0), adversarial=False)], goal=GoalSpec("untargeted"), query_budget=5,
+        cache_root=str(tmp_path / "adv"), progress=False)
+    with pytest.raises(Prepared):
+        datamodule.generate()
+    assert seen == [{"backend": "rnnt", "decoding": {"beam_size": 1}, "world_size": 1}]
