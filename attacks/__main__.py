@@ -20,11 +20,14 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from attacks.base import Attack
 from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+from attacks.process_host import run_in_child
 from attacks.constraints import PerturbationBudget
 from attacks.summary import summarize, summary_markdown
 from attacks.transfer_prior import TransferPrior
 from datamodules.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
+
+DEFAULT_SYSTEM_FACTORY = "lit_modules.target_system.build_system"
 
 
 def build_parser() -> ArgumentParser:
@@ -33,7 +36,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--data", type=LibriSpeechDataModule, default=None,
                         help="source data (default: the synthetic corpus)")
     parser.add_argument("--stage", type=str, default="test", help="which split of the data to attack")
-    parser.add_argument("--system_factory", type=str, default="lit_modules.target_system.build_system")
+    parser.add_argument("--system_factory", type=str, default=DEFAULT_SYSTEM_FACTORY)
     parser.add_argument("--system", type=dict, default={"backend": "conformer_ctc"},
                         help="keyword arguments of the system factory (backend, defense, detector, ...)")
     parser.add_argument("--prior", type=dict | None, default=None,
@@ -59,9 +62,10 @@ def main(args: list[str] | None = None) -> dict:
                for u in data.stage_utterances(config.stage)]
     label = "-".join(str(v) for v in config.system.values() if isinstance(v, (str, int, float))) or "system"
     cache_root = Path(config.cache_root) if config.cache_root else default_cache_dir() / "adversarial"
-    from lit_modules.target_system import prepare_factory  # trains a missing small backend here (not kept)
-
-    prepare_factory(config.system_factory, config.system, config.world_size)
+    if config.system_factory == DEFAULT_SYSTEM_FACTORY:  # a missing small backend is trained first, in a process
+        run_in_child(functools.partial(  # of its own (the oracle's daemon process cannot); nothing of it lives here
+            build_by_name, "lit_modules.target_system.prepare_system", **config.system, world_size=config.world_size),
+            name="backend-training")
     factory = functools.partial(build_by_name, config.system_factory, **config.system)
     prior = None if config.prior is None else TransferPrior(
         functools.partial(build_by_name, "lit_modules.surrogate.build_surrogate", **config.prior))

@@ -46,6 +46,17 @@ def incoming(connection) -> Iterator[tuple]:
         yield request
 
 
+def run_in_child(function: Callable, name: str) -> None:
+    """Run the picklable zero-argument ``function`` to completion in a fresh, non-daemon (``spawn``) process, which
+    may start processes of its own (e.g. to train a missing backend with data-loader workers); whatever it builds
+    never exists here. Raises ``HostError`` if it fails (its traceback is printed by the child)."""
+    process = multiprocessing.get_context("spawn").Process(target=function, name=name)
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise HostError(f"the {name} process failed (exit code {process.exitcode}); its error is printed above")
+
+
 class ProcessHost:
     """Args: serve: the child's loop, ``serve(factory, connection, *options)``; it first sends ``("ready", info)``
     or ``("error", message)``; factory: picklable zero-argument callable building the model in the child;

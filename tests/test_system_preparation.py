@@ -70,3 +70,48 @@ def test_the_datamodule_prepares_the_default_system_before_its_first_campaign(ti
     with pytest.raises(Prepared):
         datamodule.generate()
     assert seen == [{"backend": "rnnt", "decoding": {"beam_size": 1}, "world_size": 1}]
+
+
+def _start_a_grandchild(path: str) -> None:
+    """What training with data-loader workers needs: a process that starts processes of its own."""
+    import multiprocessing
+
+    grandchild = multiprocessing.get_context("spawn").Process(target=_write, args=(path,))
+    grandchild.start()
+    grandchild.join()
+    if grandchild.exitcode != 0:
+        raise SystemExit(grandchild.exitcode)
+
+
+def _write(path: str) -> None:
+    with open(path, "w") as handle:
+        handle.write("done")
+
+
+def _fail() -> None:
+    raise ValueError("preparation went wrong")
+
+
+def test_run_in_child_lets_the_child_start_processes_and_reports_failure(tmp_path):
+    import functools
+
+    from attacks.process_host import HostError, run_in_child
+
+    marker = tmp_path / "marker"
+    run_in_child(functools.partial(_start_a_grandchild, str(marker)), name="preparation")
+    assert marker.read_text() == "done"
+    with pytest.raises(HostError, match="preparation process failed"):
+        run_in_child(_fail, name="preparation")
+
+
+def test_the_attack_command_prepares_the_default_system_in_a_child_before_attacking(tiny_corpus, tmp_path,
+                                                                                   monkeypatch):
+    from attacks.__main__ import main
+    from attacks.process_host import HostError
+
+    monkeypatch.setenv("ASR_ROBUSTNESS_CACHE", str(tmp_path / "cache"))  # no checkpoint there
+    with pytest.raises(HostError, match="backend-training process failed"):  # world_size 2: refuses to train
+        main(["--config", "configs/attacks/az.yaml", "--system", '{"backend": "rnnt"}', "--world_size=2",
+              f"--data.init_args.synthetic_dir={tiny_corpus}", "--data.init_args.test_subset=2",
+              f"--cache_root={tmp_path / 'adv'}"])
+    assert not list((tmp_path / "adv").glob("*/manifest*"))  # nothing was attacked
