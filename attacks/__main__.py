@@ -20,8 +20,8 @@ from jsonargparse import ActionConfigFile, ArgumentParser
 
 from attacks.base import Attack
 from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
-from attacks.process_host import run_in_child
 from attacks.constraints import PerturbationBudget
+from attacks.process_host import run_in_child
 from attacks.summary import summarize, summary_markdown
 from attacks.transfer_prior import TransferPrior
 from datamodules.cache_dir import default_cache_dir
