@@ -10,7 +10,6 @@ adds a transfer prior: the attacker's own surrogate, in a process of its own, gu
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -19,11 +18,10 @@ from pathlib import Path
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from attacks.base import Attack
-from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+from attacks.campaign import GoalSpec, PriorSpec, SourceUtterance, build_by_name, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.process_host import run_in_child
 from attacks.summary import summarize, summary_markdown
-from attacks.transfer_prior import TransferPrior
 from datamodules.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
 
@@ -67,12 +65,11 @@ def main(args: list[str] | None = None) -> dict:
             build_by_name, "lit_modules.target_system.prepare_system", **config.system, world_size=config.world_size),
             name="backend-training")
     factory = functools.partial(build_by_name, config.system_factory, **config.system)
-    prior = None if config.prior is None else TransferPrior(
-        functools.partial(build_by_name, "lit_modules.surrogate.build_surrogate", **config.prior))
-    with prior or contextlib.nullcontext():
-        cache = run_campaign(sources, factory, label, config.attack, config.goal, config.budget, cache_root,
-                             query_budget=config.query_budget, seed=config.seed, rank=config.rank,
-                             world_size=config.world_size, prior=prior)
+    prior = None if config.prior is None else PriorSpec(
+        functools.partial(build_by_name, "lit_modules.surrogate.build_surrogate", **config.prior), config.prior)
+    cache = run_campaign(sources, factory, label, config.attack, config.goal, config.budget, cache_root,
+                         query_budget=config.query_budget, seed=config.seed, rank=config.rank,
+                         world_size=config.world_size, prior=prior)
     summary = summarize(cache.records())
     table = summary_markdown({f"{config.attack.name} {config.goal.label} {config.budget.label}": summary})
     print(f"\n{cache.directory}\n\n{table}")

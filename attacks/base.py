@@ -58,6 +58,7 @@ class Attack(ABC):
     name: str = "attack"
     revision: int = 1  # bumped when the search changes, so cached campaigns of the old search are not reused
     uses_prior: bool = False  # whether a transfer prior changes the search (campaigns key their caches on it then)
+    bounded: bool = True  # whether its output must respect the perturbation budget and the MFCC floor (campaigns check)
 
     def __call__(self, oracle: QueryOracle, clean, goal: Goal, constraints: Constraints | None = None,
                  seed: int = 0, transcript_clean: str = "", prior: TransferPrior | None = None) -> AttackResult:
@@ -77,16 +78,12 @@ class Attack(ABC):
             except QueryBudgetExceeded:
                 pass  # the budget is spent: keep the best result found
             adversarial = (clean + state.best_delta).clamp(-1, 1)
-            delta = adversarial - clean
-            noise_power = float(delta.double().pow(2).mean())
-            snr = math.inf if noise_power == 0 else 10 * math.log10(float(clean.double().pow(2).mean()) / noise_power)
-            similarity = float(constraints.mfcc_similarity(clean, delta[None])[0])
+            measured = constraints.measure(clean, adversarial)
         return AttackResult(
             attack=self.name, adversarial=adversarial.numpy().astype(np.float32), success=state.success,
             queries=oracle.queries_used, transcript_clean=transcript_clean,
             transcript_adversarial=state.best_transcript if state.best_transcript is not None else transcript_clean,
-            objective=state.best_objective, snr_db=snr, linf=float(delta.abs().max()), mfcc_similarity=similarity,
-            detector_score=state.best_detector, history=state.history, wall_time_s=time.perf_counter() - started,
+            objective=state.best_objective, **measured, detector_score=state.best_detector, history=state.history, wall_time_s=time.perf_counter() - started,
             system_time_s=oracle.system_seconds - system_before,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -125,6 +126,16 @@ class Constraints:
         deltas[bad] = subset * low[:, None].to(deltas.dtype)
         dissimilarity[bad] = low_d
         return deltas, (1.0 - dissimilarity).float()
+
+    @torch.no_grad()
+    def measure(self, clean: torch.Tensor, adversarial: torch.Tensor) -> dict[str, float]:
+        """What the tables report of one example, clean [T] and adversarial [T]: SNR (dB; inf when unchanged),
+        l_inf of the perturbation and its MFCC similarity."""
+        delta = adversarial - clean
+        noise_power = float(delta.double().pow(2).mean())
+        snr = math.inf if noise_power == 0 else 10 * math.log10(float(clean.double().pow(2).mean()) / noise_power)
+        return {"snr_db": snr, "linf": float(delta.abs().max()),
+                "mfcc_similarity": float(self.mfcc_similarity(clean, delta[None])[0])}
 
     def feasible(self, clean: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
         """[P] bool: inside the budget, inside [-1, 1] and above the MFCC floor."""

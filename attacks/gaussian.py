@@ -16,6 +16,7 @@ class GaussianNoise(Attack):
     its measurements are reported all the same."""
 
     name = "AG"
+    bounded = False
 
     def __init__(self, snr_db: float = 10.0) -> None:
         self.snr_db = snr_db

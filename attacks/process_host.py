@@ -64,31 +64,39 @@ class ProcessHost:
     CUDA / OpenMP state with the parent."""
 
     error = HostError
-    special_statuses: dict[str, type[Exception]] = {}
 
     def __init__(self, serve: Callable, factory: Callable, *options, name: str = "model-host",
-                 start_method: str = "spawn", startup_timeout_s: float = 600.0) -> None:
+                 start_method: str = "spawn", startup_timeout_s: float = 600.0, daemon: bool = True) -> None:
         context = multiprocessing.get_context(start_method)
         self._connection, child = context.Pipe()
-        self._process = context.Process(target=serve, args=(factory, child, *options), daemon=True, name=name)
+        self._process = context.Process(target=serve, args=(factory, child, *options), daemon=daemon, name=name)
         self._process.start()
         child.close()
         if not self._connection.poll(startup_timeout_s):
             self.close()
             raise self.error(f"the {name} did not start within {startup_timeout_s:.0f} s")
-        status, info = self._connection.recv()
+        try:
+            status, info = self._receive()
+        except EOFError:
+            self.close()
+            raise self.error(f"the {name} process exited while starting (code {self._process.exitcode})") from None
         if status != "ready":
             self.close()
             raise self.error(info)
         self.info: dict = info
 
+    def _receive(self) -> tuple[str, object]:
+        """The child's next ``(status, payload)``; hosts whose child is not trusted decode it without pickle."""
+        return self._connection.recv()
+
     def _request(self, message: tuple):
         if not self._process.is_alive():
             raise self.error(f"the {self._process.name} process has exited (code {self._process.exitcode})")
         self._connection.send(message)
-        status, payload = self._connection.recv()
-        if status in self.special_statuses:
-            raise self.special_statuses[status](payload)
+        try:
+            status, payload = self._receive()
+        except EOFError:
+            raise self.error(f"the {self._process.name} process died (code {self._process.exitcode})") from None
         if status == "error":
             raise self.error(payload)
         return payload

@@ -15,7 +15,6 @@ Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import time
@@ -23,11 +22,10 @@ import time
 import numpy as np
 import torch
 
-from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+from attacks.campaign import GoalSpec, PriorSpec, SourceUtterance, build_by_name, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.oracle import OracleServer
-from attacks.transfer_prior import TransferPrior
 from attacks.zeroth_order import ZerothOrderAttack
 from datamodules import LibriSpeechDataModule
 from datamodules.audio_io import load_audio
@@ -135,9 +133,9 @@ def main(argv: list[str] | None = None) -> dict:
             torch.set_num_threads(args.threads)
         per_query = forward_seconds_per_query(backend, options, sources, 32, "OPEN THE DOOR")
         members = prior_members(args)
-        prior = None if not members else TransferPrior(functools.partial(
-            build_by_name, "lit_modules.surrogate.build_surrogate", members=members), threads=args.threads)
-        with OracleServer(factory, threads=args.threads) as server, prior or contextlib.nullcontext():
+        prior = None if not members else PriorSpec(functools.partial(
+            build_by_name, "lit_modules.surrogate.build_surrogate", members=members), {"members": members})
+        with OracleServer(factory, threads=args.threads) as server:
             for name in args.attacks:
                 tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
                                             ("transfer_steps", args.transfer_steps),
@@ -151,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
                         goal = GoalSpec(goal_kind)
                         cache = run_campaign(sources, factory, label, attack, goal, BUDGETS[mode], cache_root,
                                              query_budget=args.query_budget, seed=args.seed, server=server,
-                                             prior=prior)
+                                             prior=prior, threads=args.threads)
                         records = [r for r in cache.records() if r["utterance_id"] in {s.utterance_id for s in sources}]
                         if not records:
                             continue

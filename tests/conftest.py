@@ -79,3 +79,12 @@ class CorpusWriter:
 @pytest.fixture
 def corpus_writer(tmp_path) -> CorpusWriter:
     return CorpusWriter(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def attacker():
+    """One attacker process (no transfer prior) for the campaigns of the whole test session."""
+    from attacks.attacker_process import AttackerProcess
+
+    with AttackerProcess() as attacker:
+        yield attacker

@@ -20,7 +20,7 @@ from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
 from attacks.goals import DetectorEvasion, Targeted, Untargeted
 from attacks.subspace import LowRateBasis
-from attacks.oracle import OracleError, OracleServer, QueryBudgetExceeded
+from attacks.oracle import OracleServer, QueryBudgetExceeded
 from attacks.zeroth_order import ZerothOrderAttack
 from tests.toy_system import toy_system
 
@@ -120,31 +120,46 @@ def test_budget_is_never_exceeded(server):
         oracle.query(np.stack([clean] * (oracle.remaining + 1)))
 
 
-def test_budget_is_enforced_by_the_server(server):
-    oracle = server.session(3)
-    batch = np.stack([speech_like()] * 4)
-    # bypass the client-side check: the server process still refuses
-    with pytest.raises(QueryBudgetExceeded):
-        server._request(("query", oracle._session, batch, np.full(4, batch.shape[1]), None, True, False))
-    with pytest.raises(OracleError, match="unknown query session"):
-        server._request(("query", 10_000, batch[:1], np.full(1, batch.shape[1]), None, True, False))
-
-
 def test_every_waveform_in_a_call_is_one_query(server):
     oracle = server.session(100)
     oracle.query(np.stack([speech_like()] * 5), score_texts="A", detect=False)
     assert oracle.queries_used == 5 and oracle.remaining == 95
 
 
+def test_a_seeded_session_draws_its_own_randomness(detector_server):
+    """A stochastic detector answers a session from the session's own seeded stream: the same seed gives the same
+    draws whatever other sessions query in between (a resumed campaign sees what an uninterrupted one saw)."""
+    clean = speech_like()
+
+    def scores(seed: int, interleaved: bool) -> np.ndarray:
+        oracle, drawn = detector_server.session(6, seed=seed), []
+        for _ in range(3):
+            if interleaved:
+                detector_server.session(2).detect(clean[None])
+            drawn.append(oracle.detect(np.stack([clean] * 2)))
+        return np.concatenate(drawn)
+
+    first = scores(5, interleaved=False)
+    assert np.array_equal(first, scores(5, interleaved=True))
+    assert not np.array_equal(first, scores(6, interleaved=False))
+    assert len(np.unique(first)) == len(first)  # fresh draws within and across calls
+
+
 def test_the_oracle_times_the_systems_own_work_and_attacks_record_it():
-    """system_seconds counts the server's time answering (here >= 0.05 s per call), not the attacker's."""
+    """system_seconds counts the server's time answering (>= 0.05 s per call here, however fast the machine), which
+    is part of the time the caller waited, not the attacker's own work."""
+    import time
+
     from tests.toy_system import slow_toy_system
 
     with OracleServer(functools.partial(slow_toy_system, 0.05)) as slow:
         oracle = slow.session(100)
+        waited = 0.0
         for _ in range(3):
+            started = time.perf_counter()
             oracle.query(np.stack([speech_like()] * 2), score_texts="A")
-        assert 0.15 <= oracle.system_seconds < 0.15 + 1.0
+            waited += time.perf_counter() - started
+        assert 0.15 <= oracle.system_seconds <= waited
         result = ZerothOrderAttack(directions=4)(slow.session(20), speech_like(), Untargeted("A B C"), seed=0)
     calls = len(result.history)  # one oracle call per recorded step at least
     assert result.system_time_s >= 0.05 * calls and result.system_time_s <= result.wall_time_s
@@ -277,10 +292,11 @@ def _stable(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("wall_time_s", "system_time_s")} for r in records]
 
 
-def test_campaign_resumes_after_a_kill_with_the_same_manifest(tmp_path, server, monkeypatch):
+def test_campaign_resumes_after_a_kill_with_the_same_manifest(tmp_path, server, attacker, monkeypatch):
     sources = _sources(tmp_path)
     run = functools.partial(run_campaign, sources, None, "toy", ZerothOrderAttack(directions=4), GoalSpec("untargeted"),
-                            PerturbationBudget(), query_budget=30, seed=7, progress=False, server=server)
+                            PerturbationBudget(), query_budget=30, seed=7, progress=False, server=server,
+                            attacker=attacker)
     reference = run(cache_root=tmp_path / "uninterrupted")
 
     calls = {"n": 0}
@@ -303,33 +319,11 @@ def test_campaign_resumes_after_a_kill_with_the_same_manifest(tmp_path, server, 
     assert lines == 3  # nothing duplicated
 
 
-def test_campaign_saves_feasible_examples_and_shards_across_ranks(tmp_path, server):
-    import soundfile
-
-    sources = _sources(tmp_path, 4)
-    budget = PerturbationBudget("linf", delta_max=0.01)
-    for rank in (0, 1):
-        cache = run_campaign(sources, None, "toy", EvolutionaryAttack(population=8), GoalSpec("untargeted"), budget,
-                             tmp_path / "cache", query_budget=40, seed=0, rank=rank, world_size=2, progress=False,
-                             server=server)
-    records = cache.records()
-    assert sorted(r["utterance_id"] for r in records) == [s.utterance_id for s in sources]  # each exactly once
-    constraints = Constraints(budget)
-    for record, source in zip(records, sources):
-        adversarial, _ = soundfile.read(str(cache.directory / record["audio"]), dtype="float32")
-        clean, _ = soundfile.read(source.audio_path, dtype="float32")
-        delta = torch.from_numpy(adversarial - clean)
-        assert float(delta.abs().max()) <= 0.01 + 1e-6
-        assert float(constraints.mfcc_similarity(torch.from_numpy(clean), delta[None])[0]) >= 0.95 - 1e-4
-        assert record["queries"] <= 40 and "history" in record and "transcript_clean" in record
-    assert json.loads((cache.directory / "config.json").read_text())["query_budget"] == 40
-
-
-def test_targeted_campaign_excludes_sources_that_already_say_the_target(tmp_path, server):
+def test_targeted_campaign_excludes_sources_that_already_say_the_target(tmp_path, server, attacker):
     sources = _sources(tmp_path, 2)
     sources[0] = SourceUtterance("utt-0", sources[0].audio_path, "PLEASE OPEN THE DOOR NOW")
     cache = run_campaign(sources, None, "toy", GaussianNoise(), GoalSpec("targeted"), PerturbationBudget(),
-                         tmp_path / "cache", query_budget=5, progress=False, server=server)
+                         tmp_path / "cache", query_budget=5, progress=False, server=server, attacker=attacker)
     assert [r["utterance_id"] for r in cache.records()] == ["utt-1"]
 
 

@@ -15,6 +15,7 @@ from lit_modules.defenses.enhancer_module import EnhancerModule
 from lit_modules.detectors.temporal_dependency import TemporalDependencyDetector, prefix_mismatch
 from lit_modules.detectors.transform_consistency import TransformConsistencyDetector
 from lit_modules.target_system import TargetSystem
+from tests.conftest import tone
 from tests.test_attacks import speech_like
 from tests.toy_system import toy_backend
 
@@ -116,3 +117,18 @@ def test_defended_system_runs_behind_the_oracle():
     with OracleServer(functools.partial(toy_system_with_defense, "down_sampling")) as server:
         oracle = server.session(4)
         assert len(oracle.transcribe(np.stack([speech_like()] * 2))) == 2
+
+
+def test_the_recognizer_hears_the_defended_audio_and_the_detector_the_submitted_audio():
+    """A 6 kHz probe tone: down-sampling removes it before the recognizer (it hears LOW, ~0 % of the energy above
+    4 kHz) while the detector, which guards the input, sees it whole; without the defense the recognizer hears it."""
+    from attacks.oracle import OracleServer
+    from tests.toy_system import probe_system
+
+    probe = tone(1.0, frequency=6_000.0)[None]
+    plain = probe_system(None).respond(torch.from_numpy(probe), torch.tensor([probe.shape[1]]), ["A"], detect=True)
+    assert plain["transcripts"] == ["HIGH"] and plain["scores"][0] > 0.99 and plain["detector_scores"][0] > 0.99
+    with OracleServer(functools.partial(probe_system, "down_sampling")) as server:
+        answer = server.session(1).query(probe, score_texts="A", detect=True)
+    assert answer.transcripts == ["LOW"] and answer.scores[0] < 0.01
+    assert answer.detector_scores[0] > 0.99

@@ -127,3 +127,41 @@ def toy_ensemble(members: list[tuple[int, float]]):
     from lit_modules.surrogate import Surrogate
 
     return Surrogate([toy_surrogate(seed, noise).backend for seed, noise in members], label="toy-ensemble")
+
+
+def high_band_share(waveforms: torch.Tensor, lengths: torch.Tensor, cutoff_hz: float = 4_000.0,
+                    sample_rate: int = 16_000) -> torch.Tensor:
+    """Share [B] of each item's energy above ``cutoff_hz`` (valid samples only)."""
+    valid = torch.arange(waveforms.shape[1], device=waveforms.device)[None] < lengths[:, None]
+    power = torch.fft.rfft(waveforms * valid).abs().pow(2)
+    high = torch.fft.rfftfreq(waveforms.shape[1], 1 / sample_rate, device=waveforms.device) > cutoff_hz
+    return power[:, high].sum(1) / power.sum(1).clamp(min=1e-12)
+
+
+class BandProbeBackend(ASRBackend):
+    """Reports what it hears: transcribes HIGH when most of the energy lies above 4 kHz, else LOW; its "score" of
+    any text is that share (so a test reads off exactly which audio reached the recognizer)."""
+
+    capabilities = frozenset({Capability.TRANSCRIBE, Capability.SCORE})
+
+    def _transcribe(self, waveforms, lengths):
+        return ["HIGH" if share > 0.5 else "LOW" for share in high_band_share(waveforms, lengths).tolist()]
+
+    def _score(self, waveforms, lengths, texts):
+        return high_band_share(waveforms, lengths)
+
+
+class BandProbeDetector(Detector):
+    """Scores the share of energy above 4 kHz of the audio it is given."""
+
+    def score(self, waveforms, lengths):
+        return high_band_share(waveforms, lengths)
+
+
+def probe_system(defense: str | None = "down_sampling") -> TargetSystem:
+    """The band probes behind a defense (``down_sampling`` / ``local_smoothing`` / None)."""
+    from lit_modules.defenses import DownSampling, LocalSmoothing
+
+    modules = {"down_sampling": DownSampling, "local_smoothing": LocalSmoothing}
+    return TargetSystem(BandProbeBackend(), defense=None if defense is None else modules[defense](),
+                        detector=BandProbeDetector())

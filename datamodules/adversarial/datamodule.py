@@ -20,12 +20,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from attacks.base import Attack
+from attacks.attacker_process import AttackerProcess
 from attacks.cache import AdversarialCache, config_hash
-from attacks.campaign import (GoalSpec, SourceUtterance, build_by_name, campaign_cache, pending_sources,
+from attacks.campaign import (GoalSpec, PriorSpec, SourceUtterance, build_by_name, campaign_cache, pending_sources,
                               run_campaign)
 from attacks.constraints import PerturbationBudget
 from attacks.gaussian import GaussianNoise
-from attacks.transfer_prior import TransferPrior
+from attacks.oracle import OracleServer
 from datamodules.adversarial.batch import collate_labelled
 from datamodules.audio_io import load_audio
 from datamodules.cache_dir import default_cache_dir
@@ -193,9 +194,10 @@ class AdversarialDataModule(L.LightningDataModule):
         return self.prior if self.prior is not None and spec.attack.uses_prior else None
 
     def generate(self, rank: int = 0, world_size: int = 1) -> None:
-        """Run (or finish) every campaign for this rank's shard (starting the transfer prior only if one needs it)."""
+        """Run (or finish) every campaign for this rank's shard (the transfer prior reaches the attacks that use it).
+        One oracle server serves all of them, and one attacker process per prior setting runs their attacks."""
         attacked, benign = self.sources(), self.benign_calibration_sources() + self.benign_training_sources()
-        prior, prepared = None, False
+        server, attackers = None, {}
         try:
             for spec in self.attacks:
                 sources = attacked if spec.adversarial else attacked + benign
@@ -204,20 +206,25 @@ class AdversarialDataModule(L.LightningDataModule):
                                        self.query_budget, self.seed, key)
                 if not pending_sources(sources, self.goal, cache, rank, world_size):
                     continue
-                if not prepared:
+                if server is None:
                     from lit_modules.target_system import prepare_factory
 
                     prepare_factory(self.system_factory, self.system, world_size)
-                    prepared = True
-                if key is not None and prior is None:
-                    prior = TransferPrior(functools.partial(build_by_name, self.prior_factory, **key))
+                    server = OracleServer(self._factory())
+                prior = None if key is None else PriorSpec(functools.partial(build_by_name, self.prior_factory, **key),
+                                                           key)
+                with_prior = prior is not None  # (one prior per data module: one attacker for each case)
+                if with_prior not in attackers:
+                    attackers[with_prior] = AttackerProcess(prior.factory if with_prior else None)
                 run_campaign(sources, self._factory(), self.system_label, spec.attack, self.goal, self.budget,
                              self.cache_root, query_budget=self.query_budget, seed=self.seed, rank=rank,
-                             world_size=world_size, progress=self.progress,
-                             prior=prior if key is not None else None, prior_key=key)
+                             world_size=world_size, progress=self.progress, prior=prior, server=server,
+                             attacker=attackers[with_prior])
         finally:
-            if prior is not None:
-                prior.close()
+            for attacker in attackers.values():
+                attacker.close()
+            if server is not None:
+                server.close()
 
     def setup(self, stage: str | None = None) -> None:
         if self.examples:
