@@ -120,15 +120,17 @@ def test_defended_system_runs_behind_the_oracle():
 
 
 def test_the_recognizer_hears_the_defended_audio_and_the_detector_the_submitted_audio():
-    """A 6 kHz probe tone: down-sampling removes it before the recognizer (it hears LOW, ~0 % of the energy above
-    4 kHz) while the detector, which guards the input, sees it whole; without the defense the recognizer hears it."""
+    """A 6 kHz probe tone (RMS 0.21): down-sampling removes it before the recognizer, which hears LOW and almost no
+    energy above 4 kHz, while the detector, which guards the input, sees it whole; without the defense the
+    recognizer hears it too."""
     from attacks.oracle import OracleServer
     from tests.toy_system import probe_system
 
     probe = tone(1.0, frequency=6_000.0)[None]
     plain = probe_system(None).respond(torch.from_numpy(probe), torch.tensor([probe.shape[1]]), ["A"], detect=True)
-    assert plain["transcripts"] == ["HIGH"] and plain["scores"][0] > 0.99 and plain["detector_scores"][0] > 0.99
+    assert plain["transcripts"] == ["HIGH"] and plain["scores"][0] == pytest.approx(0.3 / 2**0.5, rel=0.01)
+    assert plain["detector_scores"][0] == pytest.approx(plain["scores"][0])
     with OracleServer(functools.partial(probe_system, "down_sampling")) as server:
         answer = server.session(1).query(probe, score_texts="A", detect=True)
-    assert answer.transcripts == ["LOW"] and answer.scores[0] < 0.01
-    assert answer.detector_scores[0] > 0.99
+    assert answer.transcripts == ["LOW"] and answer.scores[0] < 0.01 * plain["scores"][0]
+    assert answer.detector_scores[0] == pytest.approx(plain["detector_scores"][0])

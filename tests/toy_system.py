@@ -129,33 +129,33 @@ def toy_ensemble(members: list[tuple[int, float]]):
     return Surrogate([toy_surrogate(seed, noise).backend for seed, noise in members], label="toy-ensemble")
 
 
-def high_band_share(waveforms: torch.Tensor, lengths: torch.Tensor, cutoff_hz: float = 4_000.0,
-                    sample_rate: int = 16_000) -> torch.Tensor:
-    """Share [B] of each item's energy above ``cutoff_hz`` (valid samples only)."""
+def high_band_rms(waveforms: torch.Tensor, lengths: torch.Tensor, cutoff_hz: float = 4_000.0,
+                  sample_rate: int = 16_000) -> torch.Tensor:
+    """RMS [B] of each item's content above ``cutoff_hz`` (valid samples only; Parseval on the one-sided FFT)."""
     valid = torch.arange(waveforms.shape[1], device=waveforms.device)[None] < lengths[:, None]
     power = torch.fft.rfft(waveforms * valid).abs().pow(2)
     high = torch.fft.rfftfreq(waveforms.shape[1], 1 / sample_rate, device=waveforms.device) > cutoff_hz
-    return power[:, high].sum(1) / power.sum(1).clamp(min=1e-12)
+    return (2 * power[:, high].sum(1) / (waveforms.shape[1] * lengths)).sqrt()
 
 
 class BandProbeBackend(ASRBackend):
-    """Reports what it hears: transcribes HIGH when most of the energy lies above 4 kHz, else LOW; its "score" of
-    any text is that share (so a test reads off exactly which audio reached the recognizer)."""
+    """Reports what it hears: transcribes HIGH when the content above 4 kHz has an RMS over 0.01, else LOW; its
+    "score" of any text is that RMS (so a test reads off exactly which audio reached the recognizer)."""
 
     capabilities = frozenset({Capability.TRANSCRIBE, Capability.SCORE})
 
     def _transcribe(self, waveforms, lengths):
-        return ["HIGH" if share > 0.5 else "LOW" for share in high_band_share(waveforms, lengths).tolist()]
+        return ["HIGH" if rms > 0.01 else "LOW" for rms in high_band_rms(waveforms, lengths).tolist()]
 
     def _score(self, waveforms, lengths, texts):
-        return high_band_share(waveforms, lengths)
+        return high_band_rms(waveforms, lengths)
 
 
 class BandProbeDetector(Detector):
-    """Scores the share of energy above 4 kHz of the audio it is given."""
+    """Scores the RMS of the content above 4 kHz of the audio it is given."""
 
     def score(self, waveforms, lengths):
-        return high_band_share(waveforms, lengths)
+        return high_band_rms(waveforms, lengths)
 
 
 def probe_system(defense: str | None = "down_sampling") -> TargetSystem:
