@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -325,10 +326,13 @@ def test_unsupervised_fit_trains_on_clean_speech_only_and_flags_unseen_noise(tin
     assert tested.model.test_results["auc"] > 0.6, tested.model.test_results
 
 
-def test_ddp_with_two_cpu_processes_runs_a_step(tiny_corpus, tmp_path):
+def test_ddp_with_two_cpu_processes_shards_the_attacks_and_the_batches(tiny_corpus, tmp_path):
+    """Two gloo ranks: each attacks its own shard of the sources (read from its own manifest: rank r holds the r-th
+    of every two ids) and trains on its own batches (disjoint example ids)."""
     script = tmp_path / "ddp_step.py"
     args = tiny_overrides(tiny_corpus, tmp_path, epochs=1) + [
-        "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_steps=2"]
+        "--trainer.accelerator=cpu", "--trainer.devices=2", "--trainer.strategy=ddp", "--trainer.max_steps=2",
+        f"--trainer.callbacks+={{class_path: tests.ddp_probe.RecordTrainingExamples, init_args: {{folder: {tmp_path}/seen}}}}"]
     script.write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
@@ -340,3 +344,11 @@ def test_ddp_with_two_cpu_processes_runs_a_step(tiny_corpus, tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "STEPS 2 WORLD 2" in done.stdout, done.stdout[-2000:]
+    (campaign,) = (tmp_path / "adversarial").iterdir()
+    shards = [[json.loads(line)["utterance_id"] for line in (campaign / f"manifest-rank{r}.jsonl").read_text().splitlines()]
+              for r in (0, 1)]
+    everything = sorted(shards[0] + shards[1])
+    assert len(set(everything)) == len(everything) > 2
+    assert [sorted(shard) for shard in shards] == [everything[0::2], everything[1::2]]
+    seen = [(tmp_path / "seen" / f"examples-rank{r}.txt").read_text().split() for r in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) > 8 and len(set(seen[0]) & set(seen[1])) <= 1  # (<= 1 padding repeat)
