@@ -39,7 +39,7 @@ class TrainedModelBackend(ASRBackend):
         path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such checkpoint (train one with `python train.py fit --config ...`)")
-        module = ASRModule.load_from_checkpoint(path, map_location=device)
+        module = ASRModule.load_from_checkpoint(path, map_location=device, weights_only=True)
         return cls(module.model, device=device, decoding=decoding)
 
     @property

@@ -74,7 +74,7 @@ class SpeechEnhancement(nn.Module):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no enhancer checkpoint (train one: python train.py fit --config "
                                     "configs/se.yaml)")
-        self.enhancer = EnhancerModule.load_from_checkpoint(path, map_location=device).enhancer.eval()
+        self.enhancer = EnhancerModule.load_from_checkpoint(path, map_location=device, weights_only=True).enhancer.eval()
 
     @torch.no_grad()
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

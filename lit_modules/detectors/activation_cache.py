@@ -39,7 +39,7 @@ class ActivationCache:
 
     def _load(self, example_id: str) -> np.ndarray | None:
         path = self.path(example_id)
-        return np.load(path, mmap_mode="r") if path.is_file() else None
+        return np.load(path, mmap_mode="r", allow_pickle=False) if path.is_file() else None
 
     def _store(self, example_id: str, activations: torch.Tensor) -> None:
         path = self.path(example_id)

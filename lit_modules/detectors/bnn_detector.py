@@ -21,7 +21,7 @@ class BNNDetector(Detector):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no detector checkpoint (train one: python train.py fit --config "
                                     "configs/bnn.yaml)")
-        module = BNNDetectorModule.load_from_checkpoint(path, map_location=device)
+        module = BNNDetectorModule.load_from_checkpoint(path, map_location=device, weights_only=True)
         if torch.isnan(module.threshold):
             raise ValueError(f"{path}: the detector was never calibrated (no validation run)")
         super().__init__(float(module.threshold))
