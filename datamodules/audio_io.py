@@ -5,6 +5,7 @@ Convention: mono float32 waveforms in [-1, 1] at 16 kHz, shape [T] (T samples).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ import torchaudio.functional as audio_functional
 
 from datamodules.errors import AudioFormatError, CorruptAudioError, EmptyAudioError, NonFiniteAudioError
 
+log = logging.getLogger(__name__)
 FormatPolicy = Literal["convert", "error"]
 TARGET_SAMPLE_RATE = 16_000
 
@@ -65,8 +67,9 @@ def load_audio(
     Args:
         path: audio file (any format libsndfile reads: FLAC, WAV, OGG, ...).
         sample_rate: the rate the caller wants, in Hz.
-        format_policy: ``"convert"`` averages channels to mono and resamples; ``"error"`` refuses
-            multi-channel audio or another sample rate with an ``AudioFormatError``.
+        format_policy: ``"convert"`` averages channels to mono, resamples, and scales float audio that leaves
+            [-1, 1] down by its peak (with a warning naming the file); ``"error"`` refuses multi-channel audio,
+            another sample rate or out-of-range floats with an ``AudioFormatError``.
 
     Raises:
         EmptyAudioError, CorruptAudioError (undecodable or truncated), NonFiniteAudioError, AudioFormatError.
@@ -88,10 +91,16 @@ def load_audio(
         raise NonFiniteAudioError(path, f"{bad} of {samples.size} samples are NaN or infinite")
     if format_policy not in ("convert", "error"):
         raise ValueError(f"format_policy must be 'convert' or 'error', got {format_policy!r}")
+    peak = float(np.abs(samples).max())
     if format_policy == "error":
         if samples.shape[1] != 1:
             raise AudioFormatError(path, f"expected mono audio, found {samples.shape[1]} channels")
         if file_rate != sample_rate:
             raise AudioFormatError(path, f"expected {sample_rate} Hz audio, found {file_rate} Hz")
+        if peak > 1.0:
+            raise AudioFormatError(path, f"float samples reach {peak:.4g}, outside [-1, 1]")
+    elif peak > 1.0:
+        log.warning("%s: float samples reach %.4g, outside [-1, 1]: scaled down by that peak", path, peak)
+        samples = samples / peak
     waveform = torch.from_numpy(samples).mean(dim=1)
     return resample(waveform, int(file_rate), sample_rate).contiguous()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from datamodules.cache_dir import CACHE_ENV_VAR
 from datamodules.synthetic.corpus_config import SyntheticCorpusConfig
 from datamodules.synthetic.generate import generate_corpus
 
@@ -18,6 +19,16 @@ TINY_CORPUS = SyntheticCorpusConfig(
     train_speakers=3, dev_speakers=2, test_speakers=2,
     train_utterances_per_speaker=6, eval_utterances_per_speaker=3, utterances_per_chapter=4, seed=7,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Path:
+    """One temporary project cache for the whole test session (converted models, corpora, campaigns, results):
+    tests never write into the repository's ``.cache/``. Processes the tests start inherit it."""
+    root = tmp_path_factory.mktemp("project-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV_VAR, str(root))
+        yield root
 
 
 @pytest.fixture(scope="session")

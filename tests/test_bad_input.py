@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from datamodules import LibriSpeechDataModule
 from datamodules.audio_io import load_audio
 from datamodules.errors import (
     AudioFormatError,
     CorruptAudioError,
+    DataError,
     EmptyAudioError,
     MissingAudioError,
     MissingRootError,
@@ -170,6 +172,32 @@ def test_skip_mode_drops_files_that_fail_to_decode_from_the_batch(corpus_writer,
     verified.setup("test")
     assert [u.utterance_id for u in verified.utterances["test"]] == ["11-22-0000"]
     assert len(verified.skip_report) == 1
+
+
+def test_float_audio_outside_the_unit_range_is_scaled_or_refused(corpus_writer, caplog):
+    loud = tone() * 5.0  # peaks at 1.5
+    path = corpus_writer.audio("11-22-0000", loud, subtype="FLOAT", suffix=".wav")
+    waveform = load_audio(path)
+    assert float(waveform.abs().max()) == pytest.approx(1.0)
+    assert torch.allclose(waveform, torch.from_numpy(loud) / 1.5, atol=1e-6)  # the shape is kept
+    assert "11-22-0000.wav: float samples reach 1.5, outside [-1, 1]: scaled down" in caplog.text
+    with pytest.raises(AudioFormatError, match=r"11-22-0000.wav: float samples reach 1.5, outside \[-1, 1\]"):
+        load_audio(path, format_policy="error")
+    inside = corpus_writer.audio("11-22-0001", tone(), subtype="FLOAT", suffix=".wav")
+    assert torch.equal(load_audio(inside), torch.from_numpy(tone()))
+
+
+def test_a_batch_of_only_skipped_utterances_is_an_error_not_an_empty_batch(corpus_writer):
+    corpus_writer.good_utterances(2)
+    for name in ("11-22-0000", "11-22-0001"):
+        samples = tone()
+        samples[5] = np.nan
+        corpus_writer.audio(name, samples, subtype="FLOAT", suffix=".wav")
+        (corpus_writer.chapter_dir() / f"{name}.flac").unlink()
+    module = LibriSpeechDataModule(root=str(corpus_writer.root), test_splits=["dev-clean"], on_bad_input="skip",
+                                   batch_size=4, bucket_by_length=False)
+    with pytest.raises(DataError, match="all 2 utterances of this batch were skipped as bad input"):
+        next(iter(module.test_dataloader()))
 
 
 def test_error_mode_stops_the_loader_with_the_file_name(corpus_writer):

@@ -100,3 +100,11 @@ def test_bucketing_reduces_padding(tiny_corpus):
 def test_multiple_splits_per_stage(tiny_corpus):
     module = LibriSpeechDataModule(root=str(tiny_corpus / "LibriSpeech"), test_splits=["dev", "test"])
     assert {u.split for u in module.stage_utterances("test")} == {"dev", "test"}
+
+
+def test_tests_write_into_a_temporary_cache_not_the_repository(session_cache):
+    from datamodules.cache_dir import default_cache_dir
+
+    from tests.conftest import REPO_ROOT
+
+    assert default_cache_dir() == session_cache and REPO_ROOT not in session_cache.parents
