@@ -85,6 +85,36 @@ def adversarial_examples(data: AdversarialDataModule) -> dict[str, tuple[list[La
     return out
 
 
+def defense_outcomes(defenses: list[str], examples: list[LabelledExample], success: np.ndarray, backend,
+                     detectors: dict, transform_of, target: str, seed: int = 0) -> dict[str, tuple]:
+    """What each defense makes of one attack's examples: ``{defense: (reached [N], flagged [N] or None)}``.
+
+    ``none``: reached = the attack's own success; a detector row (``TD`` / ``BNN``): the same, and flagged = its
+    score >= its calibrated threshold; a preprocessing defense (``transform_of(name)``): reached = the backend, hearing
+    the audio through the defense, outputs ``target``."""
+    out: dict[str, tuple] = {}
+    for defense in defenses:
+        if defense == "none":
+            out[defense] = (success, None)
+        elif defense in DETECTOR_ROWS:
+            calibrated = detectors[DETECTOR_ROWS[defense]]
+            torch.manual_seed(seed)  # Monte Carlo detectors: the same samples on every run
+            values = scoring.scores(calibrated.detector, examples, backend.sample_rate)
+            out[defense] = (success, values >= calibrated.threshold)
+        else:
+            heard = scoring.transcripts(backend, examples, defense=transform_of(defense))
+            out[defense] = (np.array([normalize_transcript(t) == target for t in heard]), None)
+    return out
+
+
+def ur_rows(budget: str, setting: str, attack: str, backend: str, outcomes: dict[str, tuple], resamples: int,
+            seed: int) -> list[dict]:
+    """Long-format rows, one per defense: UR % = share of attacks that did not reach the target unflagged."""
+    return [{"budget": budget, "setting": setting, "attack": attack, "defense": defense, "backend": backend,
+             "n": len(reached), "UR %": metrics.unsuccessful_rate(reached, flagged, resamples, seed)}
+            for defense, (reached, flagged) in outcomes.items()]
+
+
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
         shard: tuple[int, int] | None = None) -> dict:
     """Run Task 2; returns {"tables": {...}, "images": [...]}. ``shard`` (rank, world): only run that shard of the
@@ -117,23 +147,11 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                         gaussian=False, attack_splits=("test",))
             targeted.setup("fit")
             for attack, (examples, success) in adversarial_examples(targeted).items():
-                def row(defense: str, setting: str, reached, flagged=None) -> None:
-                    long_rows.append({"budget": budget, "setting": setting, "attack": attack, "defense": defense,
-                                      "backend": backend_name, "n": len(reached),
-                                      "UR %": metrics.unsuccessful_rate(reached, flagged, preset.bootstrap_resamples,
-                                                                        preset.seed)})
-                for defense in preset.task2_defenses:
-                    if defense == "none":
-                        row(defense, "non-adaptive", success)
-                    elif defense in DETECTOR_ROWS:
-                        calibrated = detectors[DETECTOR_ROWS[defense]]
-                        torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
-                        values = scoring.scores(calibrated.detector, examples, backend.sample_rate)
-                        row(defense, "non-adaptive", success, values >= calibrated.threshold)
-                    else:
-                        transform = build_defense(defense_spec(defense, se_checkpoint))
-                        heard = scoring.transcripts(backend, examples, defense=transform)
-                        row(defense, "non-adaptive", np.array([normalize_transcript(t) == target for t in heard]))
+                outcomes = defense_outcomes(
+                    preset.task2_defenses, examples, success, backend, detectors,
+                    lambda name: build_defense(defense_spec(name, se_checkpoint)), target, preset.seed)
+                long_rows += ur_rows(budget, "non-adaptive", attack, backend_name, outcomes,
+                                     preset.bootstrap_resamples, preset.seed)
             if preset.task2_adaptive:
                 for defense in preset.task2_defenses:
                     if defense in ("none", "TD"):
@@ -147,10 +165,8 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                                 progress, gaussian=False, system=system, attack_splits=("test",))
                     defended.setup("fit")
                     for attack, (examples, success) in adversarial_examples(defended).items():
-                        long_rows.append({"budget": budget, "setting": "adaptive", "attack": attack,
-                                          "defense": defense, "backend": backend_name, "n": len(success),
-                                          "UR %": metrics.unsuccessful_rate(success, None,
-                                                                            preset.bootstrap_resamples, preset.seed)})
+                        long_rows += ur_rows(budget, "adaptive", attack, backend_name, {defense: (success, None)},
+                                             preset.bootstrap_resamples, preset.seed)
     return {"tables": {"unsuccessful_rate": wide(long_rows, preset.backends), "unsuccessful_rate_long": long_rows},
             "images": []}
 

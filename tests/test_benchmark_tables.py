@@ -1,0 +1,137 @@
+"""Task 1's detection rows and Task 2's table on fixtures whose every outcome is known, cell by cell (issue:
+integrity): some attacks reach the target, some are flagged, some both; ties in the detector's scores.
+
+The fixtures are real audio files read through the benchmarks' own scoring path: tones whose level is the detector's
+score (RMS) and whose frequency decides what the recognizer hears behind down-sampling (content above 4 kHz is
+removed, so a 6 kHz tone falls silent and a 1 kHz one passes).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from scipy import stats
+
+from datamodules.adversarial.datamodule import LabelledExample
+from evaluation import metrics
+from evaluation.detector_suite import CalibratedDetector
+from evaluation.task1 import detection_row
+from evaluation.task2 import defense_outcomes, ur_rows, wide
+from lit_modules.backends.base import ASRBackend
+from lit_modules.defenses import DownSampling
+from tests.toy_system import LoudnessDetector
+
+TARGET = "OPEN THE DOOR"
+
+
+class LoudnessRecognizer(ASRBackend):
+    """Hears the target phrase when the audio's RMS exceeds ``level``, else silence ("NOTHING")."""
+
+    def __init__(self, level: float) -> None:
+        super().__init__()
+        self.level = level
+
+    def _transcribe(self, waveforms, lengths):
+        rms = ((waveforms**2).sum(1) / lengths).sqrt()
+        return [TARGET if value > self.level else "NOTHING" for value in rms.tolist()]
+
+
+def tone_example(folder, name: str, frequency: float, rms: float, label: int = 1, kind: str = "AE",
+                 transcript: str = "A B") -> LabelledExample:
+    t = np.arange(16_000) / 16_000
+    path = folder / f"{name}.wav"
+    soundfile.write(str(path), (rms * 2**0.5 * np.sin(2 * np.pi * frequency * t)).astype(np.float32), 16_000,
+                    subtype="FLOAT")
+    return LabelledExample(str(path), label, kind, transcript, name, f"{name}/{kind}")
+
+
+# (frequency Hz, RMS, the attack's own success): the detector flags RMS >= 0.15; behind DS a 6 kHz tone is silent
+AE = [(1_000, 0.212, True), (1_000, 0.127, True), (6_000, 0.212, True), (6_000, 0.127, True), (1_000, 0.212, False),
+      (1_000, 0.035, False)]
+AZ = [(6_000, 0.127, True), (1_000, 0.127, True), (6_000, 0.212, False), (6_000, 0.035, False)]
+# hand-computed UR % per (attack, defense, backend); b1 hears the target above RMS 0.1, b2 above RMS 0.2
+#   AE none: 2 of 6 failed; BNN: passed unflagged = #2, #4 -> 4 of 6 stopped;
+#   AE DS, b1: reached = #1, #2, #5 -> 3 of 6 stopped; b2: #1, #5 -> 4 of 6
+#   AZ none: 2 of 4; BNN: passed = #1, #2 -> 2 of 4; DS, b1: #2 -> 3 of 4; b2: none -> 4 of 4
+EXPECTED = {("AE", "none"): (100 * 2 / 6, 100 * 2 / 6), ("AE", "BNN"): (100 * 4 / 6, 100 * 4 / 6),
+            ("AE", "DS"): (100 * 3 / 6, 100 * 4 / 6), ("AZ", "none"): (50.0, 50.0), ("AZ", "BNN"): (50.0, 50.0),
+            ("AZ", "DS"): (75.0, 100.0)}
+
+
+def test_task2_table_matches_hand_computed_values_in_every_cell(tmp_path):
+    bnn = CalibratedDetector("BNN-supervised", LoudnessDetector(threshold=0.15), threshold=0.15)
+    long_rows = []
+    for backend_name, level in (("b1", 0.1), ("b2", 0.2)):
+        backend = LoudnessRecognizer(level)
+        for attack, cases in (("AE", AE), ("AZ", AZ)):
+            examples = [tone_example(tmp_path, f"{attack}{i}", f, rms) for i, (f, rms, _) in enumerate(cases)]
+            success = np.array([ok for _, _, ok in cases])
+            outcomes = defense_outcomes(["none", "BNN", "DS"], examples, success, backend, {"BNN-supervised": bnn},
+                                        lambda name: DownSampling(), TARGET)
+            long_rows += ur_rows("snr10", "non-adaptive", attack, backend_name, outcomes, resamples=0, seed=0)
+    table = wide(long_rows, ["b1", "b2"])
+    assert [row["evaluation"] for row in table] == ["AE", "AE + BNN", "AE + DS", "AZ", "AZ + BNN", "AZ + DS"]
+    for row in table:
+        attack, _, defense = row["evaluation"].partition(" + ")
+        b1, b2 = EXPECTED[(attack, defense or "none")]
+        assert row["b1"].value == pytest.approx(b1) and row["b2"].value == pytest.approx(b2), row
+        assert row["Avg."] == pytest.approx((b1 + b2) / 2)
+        assert row["budget"] == "snr10" and row["setting"] == "non-adaptive"
+    assert {(r["attack"], r["n"]) for r in long_rows} == {("AE", 6), ("AZ", 4)}
+
+
+def test_task1_detection_row_matches_hand_computed_values(tmp_path):
+    """Benign AG at RMS 0.05 / 0.10 / 0.20 / 0.30, adversarial at 0.10 (a tie) / 0.25 / 0.35 / 0.40; threshold
+    0.22, Youden's 0.32; three clean inputs at 0.05, 0.08 and 0.25."""
+    benign = [tone_example(tmp_path, f"ag{i}", 1_000, rms, label=0, kind="AG") for i, rms in
+              enumerate((0.05, 0.10, 0.20, 0.30))]
+    adversarial = [tone_example(tmp_path, f"ae{i}", 1_000, rms) for i, rms in enumerate((0.10, 0.25, 0.35, 0.40))]
+    clean = [tone_example(tmp_path, f"clean{i}", 1_000, rms, label=0, kind="clean") for i, rms in
+             enumerate((0.05, 0.08, 0.25))]
+    hypotheses = ["A B", "A B", "A X", "A B", "X Y", "A X", "X Y", "X Y Z"]  # edits 0 0 1 0 | 2 1 2 3 of 2 words each
+    calibrated = CalibratedDetector("probe", LoudnessDetector(), threshold=0.22, threshold_youden=0.32)
+    preset = SimpleNamespace(seed=0, bootstrap_resamples=0)
+    row, (values, labels, auc) = detection_row("probe", calibrated, benign + adversarial, hypotheses, clean, preset,
+                                               16_000, batch_size=3)
+    assert values == pytest.approx([0.05, 0.10, 0.20, 0.30, 0.10, 0.25, 0.35, 0.40], abs=1e-4)
+    assert list(labels) == [0, 0, 0, 0, 1, 1, 1, 1]
+    # AUC: of 16 (adversarial, benign) pairs, 12 ordered right and one tie counted half
+    assert row["AUC %"].value == pytest.approx(100 * 12.5 / 16) and auc == pytest.approx(12.5 / 16)
+    assert row["FP %"].value == pytest.approx(25.0) and row["FN %"].value == pytest.approx(25.0)  # 0.30; 0.10
+    assert row["FP % (J)"] == pytest.approx(0.0) and row["FN % (J)"] == pytest.approx(50.0)  # 0.10 and 0.25 pass
+    assert row["FP % clean"].value == pytest.approx(100 / 3)
+    assert row["WER %"].value == pytest.approx(100 * 9 / 16)
+    # flagged at 0.22: benign 0.30 (0 edits) and adversarial 0.25, 0.35, 0.40 (6 edits): 3 edits of 8 words left
+    assert row["WER filtered %"].value == pytest.approx(100 * 3 / 8)
+    assert row["WER change"].value == pytest.approx(100 * 3 / 8 - 100 * 9 / 16)
+    assert row["n"] == 8
+
+
+def test_auc_counts_tied_scores_as_half_a_correct_order():
+    # every score tied: chance; one tie among four pairs: (3 + 0.5) / 4
+    assert metrics.auc([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1]) == pytest.approx(50.0)
+    assert metrics.auc([0.1, 0.4, 0.4, 0.8], [0, 0, 1, 1]) == pytest.approx(100 * 3.5 / 4)
+    assert np.isnan(metrics.auc([0.1, 0.2], [1, 1]))
+
+
+def test_bootstrap_percentiles_match_the_binomial_distribution():
+    """UR over n = 50 attacks of which 15 failed: a resample's UR is Binomial(50, 0.3) / 50, so the percentile
+    interval is that distribution's 2.5 % and 97.5 % quantiles (up to resampling noise: 4,000 resamples)."""
+    success = np.array([False] * 15 + [True] * 35)
+    estimate = metrics.unsuccessful_rate(success, resamples=4_000, seed=1)
+    low, high = 100 * stats.binom.ppf([0.025, 0.975], 50, 0.3) / 50
+    assert estimate.value == pytest.approx(30.0)
+    assert abs(estimate.low - low) <= 2.0 and abs(estimate.high - high) <= 2.0, (estimate, low, high)
+    assert estimate.low < 30.0 < estimate.high
+
+
+def test_loudness_fixture_scores_its_own_rms(tmp_path):
+    """(The fixture's premise: the detector's score of a tone file is the RMS it was written with.)"""
+    example = tone_example(tmp_path, "probe", 1_000, 0.25)
+    audio, _ = soundfile.read(example.path, dtype="float32")
+    score = LoudnessDetector().score(torch.from_numpy(audio)[None], torch.tensor([audio.size]))
+    assert float(score) == pytest.approx(0.25, abs=1e-4)
