@@ -77,15 +77,23 @@ def available_splits(root: str | Path) -> list[str]:
     return sorted(p.name for p in corpus.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _read_transcript_file(path: Path) -> dict[str, tuple[str, int]]:
-    """Map utterance id -> (normalized transcript, line number)."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise TranscriptFormatError(f"{path}:{line}", f"not valid UTF-8 ({error.reason} at byte {error.start})") from error
+def _read_transcript_file(path: Path, fail=None) -> tuple[dict[str, tuple[str, int]], set[str]]:
+    """Map utterance id -> (normalized transcript, line number), and the ids of lines that could not be decoded.
+    A line that is not valid UTF-8 raises ``TranscriptFormatError`` naming it, or with ``fail`` (skip mode) is
+    reported there and left out alone (the rest of the file still counts)."""
     entries: dict[str, tuple[str, int]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    undecodable: set[str] = set()
+    for number, data in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            raw = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            problem = TranscriptFormatError(f"{path}:{number}", f"not valid UTF-8 ({error.reason} at byte {error.start} "
+                                                               "of the line)")
+            if fail is None:
+                raise problem from error
+            fail(problem)
+            undecodable.add(data.decode("utf-8", errors="replace").split(maxsplit=1)[0] if data.split() else "")
+            continue
         if not raw.strip():
             continue
         parts = raw.strip().split(maxsplit=1)
@@ -95,7 +103,7 @@ def _read_transcript_file(path: Path) -> dict[str, tuple[str, int]]:
         if utterance_id in entries:
             raise TranscriptFormatError(f"{path}:{number}", f"utterance id {utterance_id} appears twice")
         entries[utterance_id] = (normalize_transcript(words), number)
-    return entries
+    return entries, undecodable
 
 
 def _scan_chapter(chapter_dir: Path, split: str, report: SkipReport | None) -> list[Utterance]:
@@ -113,7 +121,7 @@ def _scan_chapter(chapter_dir: Path, split: str, report: SkipReport | None) -> l
             fail(MissingTranscriptError(chapter_dir, f"{len(audio_files)} audio files but no {transcript_path.name}"))
         return []
     try:
-        transcripts = _read_transcript_file(transcript_path)
+        transcripts, undecodable = _read_transcript_file(transcript_path, None if report is None else fail)
     except DataError as error:
         fail(error)
         return []
@@ -122,6 +130,8 @@ def _scan_chapter(chapter_dir: Path, split: str, report: SkipReport | None) -> l
     for audio_path in audio_files:
         utterance_id = audio_path.stem
         audio_ids.add(utterance_id)
+        if utterance_id in undecodable:
+            continue  # (already reported: its transcript line)
         if utterance_id not in transcripts:
             fail(MissingTranscriptError(audio_path, f"no line for {utterance_id} in {transcript_path.name}"))
             continue
@@ -171,6 +181,8 @@ def scan_split(root: str | Path, split: str, on_bad_input: BadInputPolicy = "err
     for speaker_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
         for chapter_dir in sorted(p for p in speaker_dir.iterdir() if p.is_dir()):
             utterances.extend(_scan_chapter(chapter_dir, split, report if on_bad_input == "skip" else None))
+    if not utterances and report.skipped:
+        raise DataError(split_dir, f"all {len(report)} inputs found were skipped as bad (first: {report.skipped[0]})")
     if not utterances:
         raise MissingRootError(split_dir, "no utterances found (expected <speaker>/<chapter>/<id>.flac + .trans.txt)")
     if report.skipped:

@@ -124,6 +124,23 @@ def test_non_utf8_transcript_names_the_line(corpus_writer):
     assert error.path == f"{transcript}:2"
 
 
+def test_skip_mode_leaves_out_only_the_undecodable_line_and_counts_it_once(corpus_writer):
+    for name in ("11-22-0000", "11-22-0001", "11-22-0002"):
+        corpus_writer.audio(name)
+    corpus_writer.transcript("11", "22", b"11-22-0000 HELLO\n11-22-0001 CAF\xe9\n11-22-0002 WORLD\n")
+    utterances, report = scan_split(corpus_writer.root, corpus_writer.split, on_bad_input="skip")
+    assert [u.utterance_id for u in utterances] == ["11-22-0000", "11-22-0002"]
+    assert len(report) == 1 and str(report.skipped[0]).endswith(".trans.txt:2: not valid UTF-8 (unexpected end of data "
+                                                                 "byte at byte 14 of the line)")
+
+
+def test_a_split_whose_every_input_was_skipped_says_so(corpus_writer):
+    corpus_writer.audio("11-22-0000")
+    corpus_writer.transcript("11", "22", b"11-22-0000 CAF\xe9\n")
+    with pytest.raises(DataError, match="all 1 inputs found were skipped as bad"):
+        scan_split(corpus_writer.root, corpus_writer.split, on_bad_input="skip")
+
+
 def test_transcript_line_without_text_and_duplicate_ids(corpus_writer):
     corpus_writer.good_utterances(1)
     corpus_writer.transcript("11", "22", ["11-22-0000"])
