@@ -98,10 +98,8 @@ class AdversarialCache:
         for stale in self.audio_dir.glob(f"{glob.escape(utterance_id)}.*.part.wav"):  # left by a killed run
             stale.unlink(missing_ok=True)
         temporary = path.with_name(f"{path.stem}.{os.getpid()}.part.wav")
-        encoded = io.BytesIO()
-        soundfile.write(encoded, np.asarray(audio, np.float32), sample_rate, subtype="FLOAT", format="WAV")
         with temporary.open("wb") as handle:
-            handle.write(encoded.getvalue())
+            handle.write(wav_bytes(audio, sample_rate))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -114,6 +112,18 @@ class AdversarialCache:
             handle.flush()
             os.fsync(handle.fileno())
         return record
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """A float32 WAV file of ``audio`` [T], the same bytes for the same samples: libsndfile stamps the write time
+    into the PEAK chunk of float files, which is zeroed here (so a rerun's files can be compared byte for byte)."""
+    encoded = io.BytesIO()
+    soundfile.write(encoded, np.asarray(audio, np.float32), sample_rate, subtype="FLOAT", format="WAV")
+    data = bytearray(encoded.getvalue())
+    peak = data.find(b"PEAK", 12, 128)  # chunk id, size, version, then the 4-byte timestamp
+    if peak >= 0:
+        data[peak + 12:peak + 16] = bytes(4)
+    return bytes(data)
 
 
 def _end_on_a_fresh_line(handle, path: Path) -> None:

@@ -164,3 +164,17 @@ def test_real_attacks_stay_inside_the_box_by_an_independent_measure(tmp_path, se
         assert independent.mfcc_similarity(clean, adversarial) >= 0.95 - 1e-5
         assert record["queries"] == 40 and len(record["history"]) >= 2
     assert json.loads((cache.directory / "config.json").read_text())["query_budget"] == 40
+
+
+def test_the_same_samples_give_the_same_file_bytes_whenever_written(tmp_path):
+    """libsndfile stamps the second of writing into float WAVs; a rerun's files must still compare equal."""
+    import time
+
+    from attacks.cache import wav_bytes
+
+    audio = np.linspace(-0.5, 0.5, 1_000, dtype=np.float32)
+    first = wav_bytes(audio, 16_000)
+    time.sleep(1.1)
+    assert wav_bytes(audio, 16_000) == first
+    (tmp_path / "a.wav").write_bytes(first)
+    assert np.array_equal(soundfile.read(str(tmp_path / "a.wav"), dtype="float32")[0], audio)
