@@ -146,7 +146,7 @@ def chaos(attack_args: list[str], kills: int, seed: int, workdir: Path) -> dict:
         raise RuntimeError(f"the reference run failed (exit {reference['code']}); see {logs / 'reference.log'}")
     total = reference["seconds"]
     generator = random.Random(seed)
-    plan = ["audio", "manifest", "random"] * kills
+    plan = ["audio", "manifest"] + ["random"] * kills  # one kill inside each kind of write, the rest at random
     events, delivered, attempt = [], 0, 0
     while delivered < kills:
         attempt += 1
@@ -261,9 +261,12 @@ def _through_data_module(root: Path, policy: str) -> str:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    notes = "; ".join(sorted({m.split(": ", 1)[-1][:60] for m in handler.messages if "11-22-0001" in m or "resampling" in m
-                              or "down-mixing" in m or "skipped" in m}))
-    return f"{len(served)} served, {len(module.skip_report)} skipped" + (f" ({notes})" if notes else "")
+    said = " ".join(handler.messages)
+    notes = [note for note, words in (("converted", ("resampling", "down-mixing")), ("rescaled", ("scaled down",)))
+             if any(word in said for word in words)]
+    if len(module.skip_report):
+        notes.insert(0, f"{len(module.skip_report)} skipped")
+    return f"{len(served)} served" + "".join(f", {note}" for note in notes) + (" (logged)" if notes else "")
 
 
 class _Collect(logging.Handler):
@@ -300,7 +303,7 @@ def malformed_inputs(root: Path, system: str, extra: list[str]) -> list[dict]:
         print(f"malformed: {case} ...", flush=True)
         rows.append({"case": case, "data module (error)": _through_data_module(corpus, "error"),
                      "data module (skip, verify_audio)": _through_data_module(corpus, "skip"),
-                     "python -m attacks": _through_attack_command(corpus, system, extra, corpus.parent)})
+                     "python -m attacks": _through_attack_command(corpus, system, extra, corpus)})
     return rows
 
 
