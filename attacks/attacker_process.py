@@ -18,7 +18,7 @@ from attacks.base import Attack
 from attacks.constraints import PerturbationBudget
 from attacks.goals import Goal
 from attacks.oracle import QueryOracle, SessionTicket
-from attacks.process_host import HostError, ProcessHost
+from attacks.process_host import HostError, ProcessHost, incoming
 from attacks.result import AttackResult
 from attacks.wire import WireError, pack, unpack
 
@@ -73,14 +73,7 @@ def _serve(prior_factory: Callable | None, connection, threads: int | None) -> N
         except BaseException as error:  # noqa: BLE001
             connection.send_bytes(pack({"status": "error", "payload": f"starting the attacker failed: {error!r}"}))
             return
-        while True:
-            try:
-                request = connection.recv()  # from the owner: trusted
-            except EOFError:
-                return
-            if request[0] == "close":
-                return
-            _, job, ticket = request
+        for _, job, ticket in incoming(connection):  # from the owner: trusted
             connection.send_bytes(_run_job(job, ticket, prior))
     finally:
         if prior is not None:

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from attacks.process_host import HostError, ProcessHost, build_in_child
+from attacks.process_host import HostError, ProcessHost, build_in_child, next_request
 from attacks.wire import WireError, pack, unpack
 
 DEFAULT_QUERY_BUDGET = 10_000
@@ -198,11 +198,8 @@ def _serve(factory: Callable, connection, max_batch: int, threads: int | None) -
         live = {s.connection: s for s in sessions.values() if s.connection is not None}
         for ready in wait([connection, *live]):
             if ready is connection:
-                try:
-                    request = connection.recv()
-                except EOFError:
-                    return
-                if request[0] == "close":
+                request = next_request(connection)
+                if request is None:
                     return
                 connection.send(_admin(request, sessions))
                 break  # the set of sessions may have changed

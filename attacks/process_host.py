@@ -34,15 +34,18 @@ def build_in_child(factory: Callable, connection, threads: int | None, what: str
         return None
 
 
+def next_request(connection) -> tuple | None:
+    """Child side: the parent's next request, or None once it says ``close`` or goes away."""
+    try:
+        request = connection.recv()
+    except EOFError:
+        return None
+    return None if request[0] == "close" else request
+
+
 def incoming(connection) -> Iterator[tuple]:
     """Child side: the parent's requests, until it says ``close`` or goes away."""
-    while True:
-        try:
-            request = connection.recv()
-        except EOFError:
-            return
-        if request[0] == "close":
-            return
+    while (request := next_request(connection)) is not None:
         yield request
 
 

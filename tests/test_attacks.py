@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import functools
 import gc
-import json
 import pickle
 import types
 from pathlib import Path
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 
-from attacks.campaign import GoalSpec, SourceUtterance, run_campaign
 from attacks.constraints import Constraints, PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
@@ -276,57 +274,7 @@ def test_bad_inputs_give_clear_errors(server):
         EvolutionaryAttack(estimator="backward")
 
 
-# ------------------------------------------------------------------------------------------ campaign + cache
-def _sources(tmp_path: Path, count: int = 3) -> list[SourceUtterance]:
-    import soundfile
-
-    sources = []
-    for i in range(count):
-        path = tmp_path / f"src-{i}.flac"
-        soundfile.write(str(path), speech_like(0.8, seed=i), 16_000)
-        sources.append(SourceUtterance(f"utt-{i}", str(path), "TURN ON THE LIGHT"))
-    return sources
-
-
-def _stable(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k not in ("wall_time_s", "system_time_s")} for r in records]
-
-
-def test_campaign_resumes_after_a_kill_with_the_same_manifest(tmp_path, server, attacker, monkeypatch):
-    sources = _sources(tmp_path)
-    run = functools.partial(run_campaign, sources, None, "toy", ZerothOrderAttack(directions=4), GoalSpec("untargeted"),
-                            PerturbationBudget(), query_budget=30, seed=7, progress=False, server=server,
-                            attacker=attacker)
-    reference = run(cache_root=tmp_path / "uninterrupted")
-
-    calls = {"n": 0}
-    original_write = type(reference).write
-
-    def dying_write(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated kill")
-        return original_write(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(reference), "write", dying_write)
-    with pytest.raises(KeyboardInterrupt):
-        run(cache_root=tmp_path / "killed")
-    monkeypatch.setattr(type(reference), "write", original_write)
-    resumed = run(cache_root=tmp_path / "killed")
-    assert len(resumed.records()) == 3
-    assert _stable(resumed.records()) == _stable(reference.records())
-    lines = sum(len(p.read_text().splitlines()) for p in resumed.directory.glob("manifest-rank*.jsonl"))
-    assert lines == 3  # nothing duplicated
-
-
-def test_targeted_campaign_excludes_sources_that_already_say_the_target(tmp_path, server, attacker):
-    sources = _sources(tmp_path, 2)
-    sources[0] = SourceUtterance("utt-0", sources[0].audio_path, "PLEASE OPEN THE DOOR NOW")
-    cache = run_campaign(sources, None, "toy", GaussianNoise(), GoalSpec("targeted"), PerturbationBudget(),
-                         tmp_path / "cache", query_budget=5, progress=False, server=server, attacker=attacker)
-    assert [r["utterance_id"] for r in cache.records()] == ["utt-1"]
-
-
+# ------------------------------------------------------------------------------------------ cache
 def _open_caches(root: str) -> None:
     from attacks.cache import AdversarialCache
     for i in range(100):

@@ -20,6 +20,7 @@ from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
 from attacks.oracle import OracleServer
+from attacks.zeroth_order import ZerothOrderAttack
 from tests import independent_measures as independent
 from tests.special_attacks import EdgeOfBudget
 from tests.test_attacks import speech_like
@@ -100,6 +101,41 @@ def test_a_killed_runs_temporary_audio_is_removed_when_the_example_is_written_ag
     stale.write_bytes(b"RIFF half a file")
     _write(cache, "a")
     assert sorted(p.name for p in cache.audio_dir.iterdir()) == ["a.wav"]
+
+
+# ------------------------------------------------------------------------------------------ resume
+def test_campaign_resumes_after_a_kill_with_the_same_records(tmp_path, server, attacker, monkeypatch):
+    sources = sources_in(tmp_path, 3)
+    run = functools.partial(run_campaign, sources, None, "toy", ZerothOrderAttack(directions=4), GoalSpec("untargeted"),
+                            PerturbationBudget(), query_budget=30, seed=7, progress=False, server=server,
+                            attacker=attacker)
+    reference = run(cache_root=tmp_path / "uninterrupted")
+    calls = {"n": 0}
+    original_write = AdversarialCache.write
+
+    def dying_write(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return original_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(AdversarialCache, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        run(cache_root=tmp_path / "killed")
+    monkeypatch.setattr(AdversarialCache, "write", original_write)
+    resumed = run(cache_root=tmp_path / "killed")
+    stable = lambda records: [{k: v for k, v in r.items() if k not in ("wall_time_s", "system_time_s")}  # noqa: E731
+                              for r in records]
+    assert len(resumed.records()) == 3 and stable(resumed.records()) == stable(reference.records())
+    assert len(manifest_ids(resumed.manifest_path(0))) == 3  # nothing duplicated
+
+
+def test_targeted_campaign_excludes_sources_that_already_say_the_target(tmp_path, server, attacker):
+    sources = sources_in(tmp_path, 2)
+    sources[0] = SourceUtterance("utt-0", sources[0].audio_path, "PLEASE OPEN THE DOOR NOW")
+    cache = run_campaign(sources, None, "toy", GaussianNoise(), GoalSpec("targeted"), PerturbationBudget(),
+                         tmp_path / "cache", query_budget=5, progress=False, server=server, attacker=attacker)
+    assert [r["utterance_id"] for r in cache.records()] == ["utt-1"]
 
 
 # ------------------------------------------------------------------------------------------ shards
