@@ -13,6 +13,7 @@ from typing import Callable
 from datamodules.cache_dir import default_cache_dir
 from evaluation import report
 from evaluation.preset import load_preset
+from lit_modules.backends.catalog import require_available
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -43,6 +44,8 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     preset = load_preset(args.preset, args.set)
+    for backend in preset.backends:  # a missing pretrained model stops the run before any work, naming its fetch
+        require_available(backend, preset.backend_options.get(backend, {}))
     cache_root = args.cache_dir or default_cache_dir()
     results_root = args.results_dir or cache_root / "benchmarks"
     out_dir = results_root / f"{task.replace(' ', '').lower()}-{preset.name}-{time.strftime('%Y%m%d-%H%M%S')}"

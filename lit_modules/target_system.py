@@ -65,12 +65,14 @@ DEFAULT_SYSTEM_FACTORY = "lit_modules.target_system.build_system"
 
 def prepare_system(backend: str = "conformer_ctc", checkpoint: str | None = None, world_size: int = 1,
                    **_other_options) -> None:
-    """The caller's side of ``build_system``, run before an oracle starts: train the small backend it will load
-    when the cached checkpoint is missing. The oracle's process cannot train: it is a daemon (no data-loader
+    """The caller's side of ``build_system``, run before an oracle starts: check that a pretrained backend's files
+    are on this machine, and train the small backend it will load when the cached checkpoint is missing. The oracle's process cannot train: it is a daemon (no data-loader
     workers) and must answer within its start-up timeout. Under several processes (``world_size`` > 1) a missing
     checkpoint is an error: each rank would train its own."""
+    from lit_modules.backends.catalog import require_available
     from lit_modules.backends.registry import TRAINED, checkpoint_path, train_backend
 
+    require_available(backend, _other_options)  # a missing pretrained model stops here, naming its fetch command
     if backend not in TRAINED or checkpoint is not None or checkpoint_path(backend).is_file():
         return
     if world_size > 1:

@@ -12,7 +12,7 @@ from datamodules.speech_dataset import UtteranceDataset
 from datamodules.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
 
-BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "whisper", "speechbrain", "pocketsphinx"]
+BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "whisper", "speechbrain", "pocketsphinx"]
 
 
 def _make_backend(name: str, folder) -> ASRBackend:
@@ -33,6 +33,13 @@ def _make_backend(name: str, folder) -> ASRBackend:
 
         return TrainedModelBackend(Wav2Vec2CTC(hidden_size=48, num_layers=2, num_heads=2, intermediate_size=96,
                                                conv_channels=32))
+    if name == "wav2vec2_base_960h":  # the public model's layout and settings (no attention mask), narrower
+        from lit_modules.backends.registry import load_backend
+        from tests.replicas import wav2vec2_base_960h
+
+        folder = wav2vec2_base_960h(folder / "replica", hidden_size=48, num_layers=2, num_heads=2, intermediate_size=96,
+                                    conv_dim=32)
+        return load_backend("wav2vec2_base_960h", source=str(folder))
     if name == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
         from tests.speechbrain_fixture import build_speechbrain_encoder_asr
@@ -121,6 +128,20 @@ def test_padding_does_not_change_results(backend, speech):
             valid = int(frames[index])
             assert torch.allclose(states[index, :valid], single[0, :valid], atol=1e-3, rtol=1e-3)
             assert torch.all(states[index, valid:] == 0)
+
+
+def test_the_models_own_transcript_scores_better_than_another_text(backend, speech):
+    """Scores and transcripts come from the same model: the greedy transcript is more likely than a random text of
+    the same shape (its letters replaced by random letters, spaces kept; untrained models decode long strings)."""
+    if Capability.SCORE not in backend.capabilities:
+        return
+    waveforms, lengths = pad_waveforms(speech)
+    own = [text or "A" for text in backend.transcribe(waveforms, lengths)]
+    generator = torch.Generator().manual_seed(0)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    other = ["".join(c if c == " " else letters[int(torch.randint(26, (1,), generator=generator))] for c in text)
+             for text in own]
+    assert (backend.score(waveforms, lengths, own) < backend.score(waveforms, lengths, other)).all(), own
 
 
 def test_backend_is_frozen_and_gradients_never_flow(backend, speech):

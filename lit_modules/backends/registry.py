@@ -86,9 +86,25 @@ def default_language_model() -> Path:
     return path
 
 
+def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBackend:
+    """A pretrained backend of a catalog family (``lit_modules.backends.catalog``) from local files only."""
+    from lit_modules.backends import catalog
+
+    if family == "hf_ctc":
+        from lit_modules.backends.trained import TrainedModelBackend
+        from lit_modules.models.wav2vec2_ctc import Wav2Vec2CTC
+
+        folder = catalog.hugging_face_folder(options["source"])
+        return TrainedModelBackend(Wav2Vec2CTC(pretrained=str(folder)), device=device, decoding={"beam_size": 1})
+    raise KeyError(f"unknown pretrained family {family!r}")
+
+
 def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, train_if_missing: bool = True,
                  decoding: dict | None = None, **options) -> ASRBackend:
-    """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper``, ``pocketsphinx``.
+    """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper``,
+    ``pocketsphinx``, a pretrained model of ``lit_modules.backends.catalog`` (e.g. ``wav2vec2_base_960h``: its files
+    must be on this machine, else ``ModelNotAvailableError`` names the fetch command), or a catalog family with a
+    ``source`` option (``hf_ctc``).
 
     Args:
         checkpoint: for trained backends, a checkpoint to load (default: the cached one).
@@ -97,6 +113,15 @@ def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, 
             ``{"beam_size": 1}`` for greedy decoding.
         options: passed to the backend class (e.g. ``min_context_s`` for Whisper).
     """
+    from lit_modules.backends import catalog
+
+    try:
+        family, resolved = catalog.resolve(name, options)
+    except KeyError:
+        family = None
+    if family is not None:
+        catalog.require_available(name, options)
+        return load_pretrained(family, resolved, device)
     if name == "whisper":
         from lit_modules.backends.whisper import WhisperBackend
 
@@ -106,7 +131,8 @@ def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, 
 
         return PocketSphinxBackend(**options)
     if name not in TRAINED:
-        raise KeyError(f"unknown backend {name!r}; choose from {BACKEND_NAMES}")
+        raise KeyError(f"unknown backend {name!r}; choose from {BACKEND_NAMES + tuple(catalog.CATALOG)} or a family "
+                       f"{catalog.FAMILIES} with a source")
     from lit_modules.backends.trained import TrainedModelBackend
 
     path = Path(checkpoint) if checkpoint else checkpoint_path(name)

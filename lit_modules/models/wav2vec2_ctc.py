@@ -1,14 +1,19 @@
-"""wav2vec 2.0 + CTC through transformers' ``Wav2Vec2ForCTC``.
+"""wav2vec 2.0-family CTC recognizers through transformers.
 
-Either a small configuration trained here from scratch (characters of ``CharacterVocabulary``), or a real
-checkpoint loaded with ``from_pretrained`` from a local folder or the local Hugging Face cache
-(e.g. ``facebook/wav2vec2-base-960h``; nothing is downloaded), decoded with its own tokenizer.
+Either a small ``Wav2Vec2ForCTC`` configuration trained here from scratch (characters of ``CharacterVocabulary``), or
+any pretrained CTC checkpoint of the family (wav2vec 2.0, HuBERT, WavLM, data2vec-audio) loaded with the Auto classes
+from a local folder or the local Hugging Face cache (e.g. ``facebook/wav2vec2-base-960h``; nothing is downloaded),
+with its own tokenizer and feature-extractor settings.
+
+Padding: models whose feature extractor says ``return_attention_mask: false`` (the group-normalized ``base`` models)
+normalize over the whole input, padding included, and must not be given a mask; they run each distinct length as
+its own unpadded batch, so an utterance's outputs never depend on what it is batched with (an attack population
+shares one length: one batch).
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from datamodules.text import normalize_transcript
 from lit_modules.models.ctc import CTCModel
@@ -35,9 +40,22 @@ class TokenizerVocabulary:
         return normalize_transcript("".join(" " if t == self.delimiter else "" if t in special else t for t in tokens))
 
 
+def _input_convention(pretrained: str, config) -> tuple[bool, bool]:
+    """(normalize each input, pass an attention mask) from the checkpoint's feature-extractor settings; without a
+    ``preprocessor_config.json``, transformers' rule: only layer-normalized feature encoders take a mask."""
+    from transformers import AutoFeatureExtractor
+
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(pretrained, local_files_only=True)
+    except OSError:
+        return True, getattr(config, "feat_extract_norm", "layer") == "layer"
+    return bool(getattr(extractor, "do_normalize", True)), bool(getattr(extractor, "return_attention_mask", True))
+
+
 class Wav2Vec2CTC(CTCModel):
     """Args:
-        pretrained: local folder or cached hub id of a ``Wav2Vec2ForCTC`` checkpoint; ``None`` = small config below.
+        pretrained: local folder or cached hub id of a CTC checkpoint of the family (``AutoModelForCTC``);
+            ``None`` = the small ``Wav2Vec2ForCTC`` config below.
         hidden_size, num_layers, num_heads, intermediate_size: Transformer size of the small config.
         conv_channels: channels of the 7-layer convolutional feature encoder (20 ms frames).
         dropout: hidden / attention dropout. mask_time_prob: wav2vec 2.0's own time masking (training only).
@@ -47,11 +65,15 @@ class Wav2Vec2CTC(CTCModel):
                  intermediate_size: int = 576, conv_channels: int = 128, dropout: float = 0.1,
                  mask_time_prob: float = 0.05) -> None:
         super().__init__()
-        from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+        from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
+        self.normalize, self.uses_attention_mask = True, True
         if pretrained is not None:
-            self.model = Wav2Vec2ForCTC.from_pretrained(pretrained, local_files_only=True)
-            self.vocabulary = TokenizerVocabulary(Wav2Vec2CTCTokenizer.from_pretrained(pretrained, local_files_only=True))
+            from transformers import AutoModelForCTC, AutoTokenizer
+
+            self.model = AutoModelForCTC.from_pretrained(pretrained, local_files_only=True)
+            self.vocabulary = TokenizerVocabulary(AutoTokenizer.from_pretrained(pretrained, local_files_only=True))
+            self.normalize, self.uses_attention_mask = _input_convention(pretrained, self.model.config)
         else:
             self.vocabulary = CharacterVocabulary()
             config = Wav2Vec2Config(
@@ -70,8 +92,11 @@ class Wav2Vec2CTC(CTCModel):
         return ["feature_projection"] + [f"encoder.layer_{i}" for i in range(self.model.config.num_hidden_layers)]
 
     def _inputs(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zero-mean, unit-variance waveforms over each item's valid samples (wav2vec 2.0's input convention)."""
+        """Zero-mean, unit-variance waveforms over each item's valid samples (the family's input convention, when
+        its feature extractor normalizes), zero past each length; and the attention mask [B, T]."""
         valid = torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]
+        if not self.normalize:
+            return waveforms * valid, valid.long()
         count = lengths.clamp(min=1)[:, None].to(waveforms.dtype)
         mean = (waveforms * valid).sum(1, keepdim=True) / count
         variance = (((waveforms - mean) * valid) ** 2).sum(1, keepdim=True) / count
@@ -81,10 +106,24 @@ class Wav2Vec2CTC(CTCModel):
         return self.model._get_feat_extract_output_lengths(lengths).long()
 
     def _run(self, waveforms: torch.Tensor, lengths: torch.Tensor, keep_hidden: bool):
-        """One encoder pass: (HF output, frame lengths [B])."""
+        """One encoder pass: (final states [B, T', D], every layer's states or None, frame lengths [B])."""
         inputs, mask = self._inputs(waveforms, lengths)
-        output = self.model.wav2vec2(inputs, attention_mask=mask, output_hidden_states=keep_hidden)
-        return output, self._frame_lengths(lengths)
+        frames = self._frame_lengths(lengths)
+        encoder = self.model.base_model
+        if self.uses_attention_mask:
+            output = encoder(inputs, attention_mask=mask, output_hidden_states=keep_hidden)
+            return output.last_hidden_state, output.hidden_states, frames
+        final, layers = None, None
+        for length in lengths.unique().tolist():  # each length unpadded (see the module docstring)
+            rows = (lengths == length).nonzero().flatten()
+            output = encoder(inputs[rows, :length], output_hidden_states=keep_hidden)
+            if final is None:
+                final = output.last_hidden_state.new_zeros(len(lengths), int(frames.max()), output.last_hidden_state.shape[-1])
+                layers = [final.clone() for _ in output.hidden_states] if keep_hidden else None
+            final[rows, : output.last_hidden_state.shape[1]] = output.last_hidden_state
+            for layer, states in zip(layers or [], output.hidden_states or []):
+                layer[rows, : states.shape[1]] = states
+        return final, None if layers is None else tuple(layers), frames
 
     @staticmethod
     def _layer_index(layer: str) -> int:
@@ -96,10 +135,10 @@ class Wav2Vec2CTC(CTCModel):
         return logits.log_softmax(dim=-1), frames.clamp(max=logits.shape[1])
 
     def encode(self, waveforms: torch.Tensor, lengths: torch.Tensor, upto: str | None = None):
-        output, frames = self._run(waveforms, lengths, keep_hidden=upto is not None)
+        final, layers, frames = self._run(waveforms, lengths, keep_hidden=upto is not None)
         if upto is None:
-            return output.last_hidden_state, frames
-        return output.hidden_states[self._layer_index(upto)], frames
+            return final, frames
+        return layers[self._layer_index(upto)], frames
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         states, frames = self.encode(waveforms, lengths)
@@ -108,7 +147,6 @@ class Wav2Vec2CTC(CTCModel):
     def decode_with_hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str):
         """Transcripts and any layer's activations [B, T', D] with frame lengths [B] from one encoder pass (the
         encoder returns every layer's states), so a detector on an inner layer costs no second backbone pass."""
-        output, frames = self._run(waveforms, lengths, keep_hidden=True)
-        log_probs, out_lengths = self._log_probs(output.last_hidden_state, frames)
-        return (self.texts_from_log_probs(log_probs, out_lengths), output.hidden_states[self._layer_index(layer)],
-                frames)
+        final, layers, frames = self._run(waveforms, lengths, keep_hidden=True)
+        log_probs, out_lengths = self._log_probs(final, frames)
+        return self.texts_from_log_probs(log_probs, out_lengths), layers[self._layer_index(layer)], frames

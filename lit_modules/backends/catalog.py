@@ -1,0 +1,88 @@
+"""The public pretrained recognizers by name: which loader family each belongs to, where its files must be on this
+machine, and the one command that fetches them on a machine with network. Nothing here downloads or trains.
+
+Families (each a ``load_backend`` name taking a ``source``):
+    ``hf_ctc``: any Hugging Face CTC checkpoint of the wav2vec 2.0 family (wav2vec 2.0, HuBERT, WavLM,
+        data2vec-audio), by hub id (in the local Hugging Face cache) or folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ModelNotAvailableError(FileNotFoundError):
+    """A pretrained model is not on this machine; the message names it and the command that fetches it."""
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """family: the loader (``hf_ctc``, ...); options: its arguments (``source``, ...); about: one line for docs."""
+
+    family: str
+    options: dict = field(default_factory=dict)
+    about: str = ""
+
+
+CATALOG: dict[str, PretrainedModel] = {
+    "wav2vec2_base_960h": PretrainedModel(
+        "hf_ctc", {"source": "facebook/wav2vec2-base-960h"},
+        "wav2vec 2.0 Base fine-tuned on LibriSpeech 960 h, CTC over 32 characters, 94.4 M parameters"),
+    "hubert_large_ls960_ft": PretrainedModel(
+        "hf_ctc", {"source": "facebook/hubert-large-ls960-ft"},
+        "HuBERT Large fine-tuned on LibriSpeech 960 h, CTC over 32 characters"),
+    "data2vec_audio_base_960h": PretrainedModel(
+        "hf_ctc", {"source": "facebook/data2vec-audio-base-960h"},
+        "data2vec-audio Base fine-tuned on LibriSpeech 960 h, CTC over 32 characters"),
+}
+FAMILIES = ("hf_ctc",)
+
+
+def resolve(name: str, options: dict) -> tuple[str, dict]:
+    """(family, its options) for a catalog name or a family name; options given override the catalog's."""
+    if name in CATALOG:
+        entry = CATALOG[name]
+        return entry.family, {**entry.options, **options}
+    if name in FAMILIES:
+        if not options.get("source"):
+            raise ValueError(f"backend {name!r} needs a source (a hub id or a local folder), e.g. "
+                             f"{{backend: {name}, source: facebook/wav2vec2-base-960h}}")
+        return name, dict(options)
+    raise KeyError(name)
+
+
+def hugging_face_folder(source: str) -> Path | None:
+    """The local folder of a Hugging Face checkpoint (a folder given directly, or the snapshot of a hub id in the
+    local Hugging Face cache), or None when it is not on this machine."""
+    if Path(source).expanduser().is_dir():
+        folder = Path(source).expanduser()
+        return folder if (folder / "config.json").is_file() else None
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(source, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def fetch_command(family: str, options: dict) -> str:
+    """The command that puts the model on a machine with network (then copy the cache, or set ``HF_HOME``)."""
+    if family == "hf_ctc":
+        return f"hf download {options['source']}"
+    raise KeyError(family)
+
+
+def require_available(name: str, options: dict | None = None) -> None:
+    """Raise ``ModelNotAvailableError`` naming the model and its fetch command when a pretrained backend's files are
+    not on this machine (cheap: no model is built). Names outside the catalog and its families pass."""
+    try:
+        family, resolved = resolve(name, dict(options or {}))
+    except KeyError:
+        return
+    if family == "hf_ctc" and hugging_face_folder(resolved["source"]) is None:
+        raise ModelNotAvailableError(
+            f"backend {name!r}: {resolved['source']} is not on this machine (not a folder with config.json, not in the "
+            f"local Hugging Face cache); fetch it on a machine with network with `{fetch_command(family, resolved)}` "
+            "and copy the Hugging Face cache here (or set HF_HOME to it), or pass a local folder as its source")
