@@ -38,3 +38,40 @@ def wav2vec2_base_960h(folder: Path, hidden_size: int = 768, num_layers: int = 1
     torch.manual_seed(seed)
     Wav2Vec2ForCTC(config).save_pretrained(folder)
     return folder
+
+
+EMFORMER_RNNT_PARAMETERS = 76_738_049  # the recipe's published size ("76.7M parameters"), 4,097 symbols
+
+
+def emformer_rnnt_librispeech(hub_dir: Path, pieces: int = 4096, seed: int = 0) -> Path:
+    """The three files of torchaudio's ``EMFORMER_RNNT_BASE_LIBRISPEECH`` bundle where the bundle keeps them
+    (``<hub>/torchaudio/...``): random weights of ``emformer_rnnt_base`` (pieces + 1 symbols, the last the blank),
+    feature statistics (80 means and inverse deviations) and a SentencePiece BPE model with the recipe's settings
+    (``pieces`` pieces, bos 0, pad 1, eos 2, unk 3, lower-case text), trained here on random letter strings."""
+    import io
+    import random
+
+    import sentencepiece
+    import torchaudio
+
+    bundle = torchaudio.pipelines.EMFORMER_RNNT_BASE_LIBRISPEECH
+    root = Path(hub_dir) / "torchaudio"
+    paths = {key: root / getattr(bundle, key) for key in ("_rnnt_path", "_global_stats_path", "_sp_model_path")}
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    generator = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz'"
+    sentences = [" ".join("".join(generator.choice(letters) for _ in range(generator.randint(2, 9)))
+                          for _ in range(12)) for _ in range(6_000)]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, vocab_size=pieces,
+                                             model_type="bpe", character_coverage=1.0, bos_id=0, pad_id=1, eos_id=2,
+                                             unk_id=3, minloglevel=2)
+    paths["_sp_model_path"].write_bytes(model.getvalue())
+    statistics = torch.Generator().manual_seed(seed)
+    paths["_global_stats_path"].write_text(json.dumps({
+        "mean": (torch.randn(80, generator=statistics) + 5).tolist(),
+        "invstddev": (torch.rand(80, generator=statistics) * 0.3 + 0.2).tolist()}))
+    torch.manual_seed(seed)
+    torch.save(torchaudio.models.emformer_rnnt_base(num_symbols=pieces + 1).state_dict(), paths["_rnnt_path"])
+    return Path(hub_dir)

@@ -12,7 +12,8 @@ from datamodules.speech_dataset import UtteranceDataset
 from datamodules.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
 
-BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "whisper", "speechbrain", "pocketsphinx"]
+BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "emformer_rnnt_librispeech", "whisper",
+            "speechbrain", "pocketsphinx"]
 
 
 def _make_backend(name: str, folder) -> ASRBackend:
@@ -40,6 +41,14 @@ def _make_backend(name: str, folder) -> ASRBackend:
         folder = wav2vec2_base_960h(folder / "replica", hidden_size=48, num_layers=2, num_heads=2, intermediate_size=96,
                                     conv_dim=32)
         return load_backend("wav2vec2_base_960h", source=str(folder))
+    if name == "emformer_rnnt_librispeech":  # the bundle's files, full size, where torchaudio keeps them
+        from lit_modules.backends.registry import load_backend
+        from tests.replicas import emformer_rnnt_librispeech
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TORCH_HOME", str(folder))
+            emformer_rnnt_librispeech(folder / "hub")
+            return load_backend("emformer_rnnt_librispeech")
     if name == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
         from tests.speechbrain_fixture import build_speechbrain_encoder_asr

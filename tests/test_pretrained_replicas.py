@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -76,25 +77,68 @@ def test_the_attack_side_checks_a_pretrained_model_before_the_oracle_starts(tmp_
         prepare_system("hubert_large_ls960_ft", device="cpu")
 
 
-def test_a_pretrained_family_is_attacked_with_scores_through_the_oracle(tmp_path, attacker):
+@pytest.mark.parametrize("family", ["hf_ctc", "torchaudio_rnnt"])
+def test_each_pretrained_family_is_attacked_with_scores_through_the_oracle(family, tmp_path, attacker, torch_home,
+                                                                        monkeypatch):
+    """The oracle's process loads the model by name (the replica: its files where the real ones go) and answers the
+    score-based AZ with scores, for every family."""
     import functools
 
     import soundfile
 
     from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
     from attacks.constraints import PerturbationBudget
+    from attacks.oracle import OracleServer
     from attacks.zeroth_order import ZerothOrderAttack
     from tests.test_attacks import speech_like
 
-    folder = replicas.wav2vec2_base_960h(tmp_path / "replica", hidden_size=32, num_layers=1, num_heads=2,
-                                         intermediate_size=32, conv_dim=16)
+    if family == "hf_ctc":
+        folder = replicas.wav2vec2_base_960h(tmp_path / "replica", hidden_size=32, num_layers=1, num_heads=2,
+                                             intermediate_size=32, conv_dim=16)
+        system = {"backend": "wav2vec2_base_960h", "source": str(folder)}
+    else:
+        monkeypatch.setenv("TORCH_HOME", str(torch_home))  # (the oracle's process inherits it)
+        system = {"backend": "emformer_rnnt_librispeech"}
     soundfile.write(str(tmp_path / "clean.flac"), speech_like(0.8), 16_000)
-    system = functools.partial(build_by_name, "lit_modules.target_system.build_system", backend="wav2vec2_base_960h",
-                               source=str(folder))
-    cache = run_campaign([SourceUtterance("utt-0", str(tmp_path / "clean.flac"), "TURN ON THE LIGHT")], system,
-                         "replica", ZerothOrderAttack(directions=4), GoalSpec("untargeted", min_wer=10.0),
-                         PerturbationBudget("snr"), tmp_path / "cache", query_budget=12, progress=False,
-                         attacker=attacker)
+    factory = functools.partial(build_by_name, "lit_modules.target_system.build_system", **system)
+    with OracleServer(factory) as server:
+        assert server.info["can_score"]
+        scores = server.session(2).score(np.stack([speech_like(0.8)] * 2), ["OPEN THE DOOR", "TURN ON THE LIGHT"])
+        assert scores.shape == (2,) and np.isfinite(scores).all() and scores[0] != scores[1]
+        cache = run_campaign([SourceUtterance("utt-0", str(tmp_path / "clean.flac"), "TURN ON THE LIGHT")], factory,
+                             family, ZerothOrderAttack(directions=4), GoalSpec("untargeted", min_wer=10.0),
+                             PerturbationBudget("snr"), tmp_path / "cache", query_budget=12, progress=False,
+                             server=server, attacker=attacker)
     (record,) = cache.records()
     assert 6 <= record["queries"] <= 12 and len(record["history"]) >= 2
-    assert all(abs(objective) < float("inf") for _, objective, _ in record["history"])  # soft labels: scores came back
+
+
+@pytest.fixture(scope="module")
+def torch_home(tmp_path_factory):
+    """A torch home whose hub folder holds a replica of the Emformer RNN-T bundle's files."""
+    home = tmp_path_factory.mktemp("torch-home")
+    replicas.emformer_rnnt_librispeech(home / "hub")
+    return home
+
+
+def test_emformer_rnnt_loads_at_full_size_from_torch_hubs_folder(torch_home, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    backend = load_backend("emformer_rnnt_librispeech")
+    assert sum(p.numel() for p in backend.parameters()) == replicas.EMFORMER_RNNT_PARAMETERS
+    assert backend.capabilities == {Capability.TRANSCRIBE, Capability.HIDDEN, Capability.SCORE}
+    waveforms, lengths = torch.randn(2, 24_000) * 0.1, torch.tensor([24_000, 20_000])
+    texts = backend.transcribe(waveforms, lengths)
+    scores = backend.score(waveforms, lengths, ["OPEN THE DOOR", texts[1]])
+    assert len(texts) == 2 and scores.shape == (2,) and torch.isfinite(scores).all()
+    states, frames = backend.hidden(waveforms, lengths, "encoder.output")
+    assert states.shape == (2, int(frames.max()), 1024) and frames.tolist() == [37, 31]  # 40 ms frames
+
+
+def test_a_missing_torchaudio_bundle_stops_with_its_fetch_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    with pytest.raises(ModelNotAvailableError, match=r"EMFORMER_RNNT_BASE_LIBRISPEECH bundle is not on this machine.*"
+                                                     r"b = torchaudio.pipelines.EMFORMER_RNNT_BASE_LIBRISPEECH; "
+                                                     r"b.get_decoder\(\)"):
+        load_backend("emformer_rnnt_librispeech")
+    with pytest.raises(ValueError, match="needs a bundle option"):
+        load_backend("torchaudio_rnnt")

@@ -3,7 +3,8 @@ machine, and the one command that fetches them on a machine with network. Nothin
 
 Families (each a ``load_backend`` name taking a ``source``):
     ``hf_ctc``: any Hugging Face CTC checkpoint of the wav2vec 2.0 family (wav2vec 2.0, HuBERT, WavLM,
-        data2vec-audio), by hub id (in the local Hugging Face cache) or folder.
+        data2vec-audio), by hub id (in the local Hugging Face cache) or folder;
+    ``torchaudio_rnnt``: a torchaudio RNN-T pipeline bundle (option ``bundle``), from torch hub's folder.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ CATALOG: dict[str, PretrainedModel] = {
     "data2vec_audio_base_960h": PretrainedModel(
         "hf_ctc", {"source": "facebook/data2vec-audio-base-960h"},
         "data2vec-audio Base fine-tuned on LibriSpeech 960 h, CTC over 32 characters"),
+    "emformer_rnnt_librispeech": PretrainedModel(
+        "torchaudio_rnnt", {"bundle": "EMFORMER_RNNT_BASE_LIBRISPEECH"},
+        "torchaudio's Emformer RNN-T trained on LibriSpeech, 4,096 SentencePiece pieces, 76.7 M parameters"),
 }
-FAMILIES = ("hf_ctc",)
+FAMILIES = ("hf_ctc", "torchaudio_rnnt")
+REQUIRED = {"hf_ctc": "source", "torchaudio_rnnt": "bundle"}
 
 
 def resolve(name: str, options: dict) -> tuple[str, dict]:
@@ -45,9 +50,10 @@ def resolve(name: str, options: dict) -> tuple[str, dict]:
         entry = CATALOG[name]
         return entry.family, {**entry.options, **options}
     if name in FAMILIES:
-        if not options.get("source"):
-            raise ValueError(f"backend {name!r} needs a source (a hub id or a local folder), e.g. "
-                             f"{{backend: {name}, source: facebook/wav2vec2-base-960h}}")
+        if not options.get(REQUIRED[name]):
+            raise ValueError(f"backend {name!r} needs a {REQUIRED[name]} option, e.g. {{backend: hf_ctc, source: "
+                             "facebook/wav2vec2-base-960h}} or {backend: torchaudio_rnnt, bundle: "
+                             "EMFORMER_RNNT_BASE_LIBRISPEECH}")
         return name, dict(options)
     raise KeyError(name)
 
@@ -71,6 +77,10 @@ def fetch_command(family: str, options: dict) -> str:
     """The command that puts the model on a machine with network (then copy the cache, or set ``HF_HOME``)."""
     if family == "hf_ctc":
         return f"hf download {options['source']}"
+    if family == "torchaudio_rnnt":
+        bundle = options["bundle"]
+        return (f'python -c "import torchaudio; b = torchaudio.pipelines.{bundle}; b.get_decoder(); '
+                f'b.get_feature_extractor(); b.get_token_processor()"')
     raise KeyError(family)
 
 
@@ -81,6 +91,15 @@ def require_available(name: str, options: dict | None = None) -> None:
         family, resolved = resolve(name, dict(options or {}))
     except KeyError:
         return
+    if family == "torchaudio_rnnt":
+        from lit_modules.backends.torchaudio_rnnt import bundle_asset_paths
+
+        missing = [str(path) for path in bundle_asset_paths(resolved["bundle"]).values() if not path.is_file()]
+        if missing:
+            raise ModelNotAvailableError(
+                f"backend {name!r}: the {resolved['bundle']} bundle is not on this machine (missing {', '.join(missing)}); "
+                f"fetch it on a machine with network with `{fetch_command(family, resolved)}` and copy torch hub's "
+                "folder here (or set TORCH_HOME to it)")
     if family == "hf_ctc" and hugging_face_folder(resolved["source"]) is None:
         raise ModelNotAvailableError(
             f"backend {name!r}: {resolved['source']} is not on this machine (not a folder with config.json, not in the "

@@ -96,6 +96,10 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
 
         folder = catalog.hugging_face_folder(options["source"])
         return TrainedModelBackend(Wav2Vec2CTC(pretrained=str(folder)), device=device, decoding={"beam_size": 1})
+    if family == "torchaudio_rnnt":
+        from lit_modules.backends.torchaudio_rnnt import EmformerRNNTBackend
+
+        return EmformerRNNTBackend(options["bundle"], beam_width=options.get("beam_width", 1), device=device)
     raise KeyError(f"unknown pretrained family {family!r}")
 
 
