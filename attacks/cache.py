@@ -51,6 +51,18 @@ class AdversarialCache:
             temporary.write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
             os.replace(temporary, config_file)
 
+    @classmethod
+    def existing(cls, directory: str | Path) -> "AdversarialCache":
+        """A reader of a campaign folder that already exists (nothing is created or written)."""
+        directory = Path(directory)
+        config_file = directory / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{directory}: not a campaign folder (no config.json)")
+        cache = cls.__new__(cls)
+        cache.config = json.loads(config_file.read_text())
+        cache.directory, cache.audio_dir = directory, directory / "audio"
+        return cache
+
     def manifest_path(self, rank: int) -> Path:
         return self.directory / f"manifest-rank{rank}.jsonl"
 

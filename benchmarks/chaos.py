@@ -117,9 +117,7 @@ def compare(reference: Path, resumed: Path) -> dict:
     from attacks.cache import AdversarialCache
 
     def read(folder: Path) -> dict[str, dict]:
-        cache = AdversarialCache.__new__(AdversarialCache)
-        cache.directory = folder
-        return {r["utterance_id"]: r for r in cache.records()}
+        return {r["utterance_id"]: r for r in AdversarialCache.existing(folder).records()}
 
     expected, found = read(reference), read(resumed)
     lines = manifest_lines(resumed)

@@ -87,6 +87,17 @@ def test_an_undecodable_line_inside_a_manifest_is_an_error_naming_file_and_line(
         cache.records()
 
 
+def test_an_existing_folder_is_read_without_being_written(tmp_path):
+    cache = _store(tmp_path)
+    _write(cache, "a")
+    before = sorted(p.name for p in cache.directory.rglob("*"))
+    reader = AdversarialCache.existing(cache.directory)
+    assert [r["utterance_id"] for r in reader.records()] == ["a"] and reader.config == {"campaign": "torn"}
+    assert sorted(p.name for p in cache.directory.rglob("*")) == before
+    with pytest.raises(FileNotFoundError, match="not a campaign folder"):
+        AdversarialCache.existing(tmp_path / "nowhere")
+
+
 def test_an_utterance_recorded_twice_is_an_error(tmp_path):
     cache = _store(tmp_path)
     _write(cache, "a", rank=0)
