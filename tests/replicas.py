@@ -48,10 +48,6 @@ def emformer_rnnt_librispeech(hub_dir: Path, pieces: int = 4096, seed: int = 0) 
     (``<hub>/torchaudio/...``): random weights of ``emformer_rnnt_base`` (pieces + 1 symbols, the last the blank),
     feature statistics (80 means and inverse deviations) and a SentencePiece BPE model with the recipe's settings
     (``pieces`` pieces, bos 0, pad 1, eos 2, unk 3, lower-case text), trained here on random letter strings."""
-    import io
-    import random
-
-    import sentencepiece
     import torchaudio
 
     bundle = torchaudio.pipelines.EMFORMER_RNNT_BASE_LIBRISPEECH
@@ -59,15 +55,8 @@ def emformer_rnnt_librispeech(hub_dir: Path, pieces: int = 4096, seed: int = 0) 
     paths = {key: root / getattr(bundle, key) for key in ("_rnnt_path", "_global_stats_path", "_sp_model_path")}
     for path in paths.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    generator = random.Random(seed)
-    letters = "abcdefghijklmnopqrstuvwxyz'"
-    sentences = [" ".join("".join(generator.choice(letters) for _ in range(generator.randint(2, 9)))
-                          for _ in range(12)) for _ in range(6_000)]
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, vocab_size=pieces,
-                                             model_type="bpe", character_coverage=1.0, bos_id=0, pad_id=1, eos_id=2,
-                                             unk_id=3, minloglevel=2)
-    paths["_sp_model_path"].write_bytes(model.getvalue())
+    paths["_sp_model_path"].write_bytes(_sentencepiece_model(pieces, "bpe", seed, upper=False, bos_id=0, pad_id=1,
+                                                             eos_id=2, unk_id=3))
     statistics = torch.Generator().manual_seed(seed)
     paths["_global_stats_path"].write_text(json.dumps({
         "mean": (torch.randn(80, generator=statistics) + 5).tolist(),
@@ -75,3 +64,187 @@ def emformer_rnnt_librispeech(hub_dir: Path, pieces: int = 4096, seed: int = 0) 
     torch.manual_seed(seed)
     torch.save(torchaudio.models.emformer_rnnt_base(num_symbols=pieces + 1).state_dict(), paths["_rnnt_path"])
     return Path(hub_dir)
+
+
+# The inference hyperparams.yaml of speechbrain/asr-conformer-transformerlm-librispeech, as its layout goes: the
+# LibriSpeech Conformer recipe's model (conformer_large: 12 Conformer encoder layers and 6 Transformer decoder layers
+# of width 512, 8 heads, feed-forward 2048, GELU, relative-position attention; a 2-block convolutional front end over
+# 80 filterbanks), its Transformer LM, SentencePiece unigram tokens (blank / pad 0, bos 1, eos 2), and joint
+# CTC / attention beam search with the LM (CTC weight 0.4, LM weight 0.6). Widths are parameters for fast tests.
+SPEECHBRAIN_CONFORMER_HPARAMS = """\
+# replica of the layout of speechbrain/asr-conformer-transformerlm-librispeech (random weights)
+sample_rate: 16000
+n_fft: 512
+n_mels: 80
+win_length: 32
+d_model: {d_model}
+nhead: {nhead}
+num_encoder_layers: {encoder_layers}
+num_decoder_layers: {decoder_layers}
+d_ffn: {d_ffn}
+output_neurons: {pieces}
+blank_index: 0
+pad_index: 0
+bos_index: 1
+eos_index: 2
+min_decode_ratio: 0.0
+max_decode_ratio: 1.0
+test_beam_size: {beam_size}
+lm_weight: 0.60
+ctc_weight_decode: 0.40
+
+compute_features: !new:speechbrain.lobes.features.Fbank
+    sample_rate: !ref <sample_rate>
+    n_fft: !ref <n_fft>
+    n_mels: !ref <n_mels>
+    win_length: !ref <win_length>
+
+normalize: !new:speechbrain.processing.features.InputNormalization
+    norm_type: global
+
+CNN: !new:speechbrain.lobes.models.convolution.ConvolutionFrontEnd
+    input_shape: (8, 10, 80)
+    num_blocks: 2
+    num_layers_per_block: 1
+    out_channels: (64, 32)
+    kernel_sizes: (3, 3)
+    strides: (2, 2)
+    residuals: (False, False)
+
+Transformer: !new:speechbrain.lobes.models.transformer.TransformerASR.TransformerASR
+    input_size: 640
+    tgt_vocab: !ref <output_neurons>
+    d_model: !ref <d_model>
+    nhead: !ref <nhead>
+    num_encoder_layers: !ref <num_encoder_layers>
+    num_decoder_layers: !ref <num_decoder_layers>
+    d_ffn: !ref <d_ffn>
+    dropout: 0.1
+    activation: !name:torch.nn.GELU
+    encoder_module: conformer
+    attention_type: RelPosMHAXL
+    normalize_before: True
+    causal: False
+
+ctc_lin: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <d_model>
+    n_neurons: !ref <output_neurons>
+
+seq_lin: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <d_model>
+    n_neurons: !ref <output_neurons>
+
+lm_model: !new:speechbrain.lobes.models.transformer.TransformerLM.TransformerLM
+    vocab: !ref <output_neurons>
+    d_model: {lm_d_model}
+    nhead: {lm_nhead}
+    num_encoder_layers: {lm_layers}
+    num_decoder_layers: 0
+    d_ffn: {lm_d_ffn}
+    dropout: 0.0
+    activation: !name:torch.nn.GELU
+    normalize_before: False
+
+tokenizer: !new:sentencepiece.SentencePieceProcessor
+
+asr_model: !new:torch.nn.ModuleList
+    - [!ref <CNN>, !ref <Transformer>, !ref <seq_lin>, !ref <ctc_lin>]
+
+Tencoder: !new:speechbrain.lobes.models.transformer.TransformerASR.EncoderWrapper
+    transformer: !ref <Transformer>
+
+encoder: !new:speechbrain.nnet.containers.LengthsCapableSequential
+    input_shape: [null, null]
+    compute_features: !ref <compute_features>
+    normalize: !ref <normalize>
+    cnn: !ref <CNN>
+    transformer_encoder: !ref <Tencoder>
+
+ctc_scorer: !new:speechbrain.decoders.scorer.CTCScorer
+    eos_index: !ref <eos_index>
+    blank_index: !ref <blank_index>
+    ctc_fc: !ref <ctc_lin>
+
+transformerlm_scorer: !new:speechbrain.decoders.scorer.TransformerLMScorer
+    language_model: !ref <lm_model>
+    temperature: 1.15
+
+scorer: !new:speechbrain.decoders.scorer.ScorerBuilder
+    full_scorers: [!ref <transformerlm_scorer>, !ref <ctc_scorer>]
+    weights:
+        ctc: !ref <ctc_weight_decode>
+        transformerlm: !ref <lm_weight>
+
+decoder: !new:speechbrain.decoders.S2STransformerBeamSearcher
+    modules: [!ref <Transformer>, !ref <seq_lin>]
+    bos_index: !ref <bos_index>
+    eos_index: !ref <eos_index>
+    min_decode_ratio: !ref <min_decode_ratio>
+    max_decode_ratio: !ref <max_decode_ratio>
+    beam_size: !ref <test_beam_size>
+    temperature: 1.15
+    using_eos_threshold: False
+    length_normalization: True
+    scorer: !ref <scorer>
+
+modules:
+    encoder: !ref <encoder>
+    decoder: !ref <decoder>
+
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        normalizer: !ref <normalize>
+        asr: !ref <asr_model>
+        lm: !ref <lm_model>
+        tokenizer: !ref <tokenizer>
+"""
+SPEECHBRAIN_CONFORMER_PARAMETERS = 109_136_048  # asr.ckpt at the recipe's configuration
+SPEECHBRAIN_TRANSFORMER_LM_PARAMETERS = 93_333_128  # lm.ckpt
+# The sizes the Hugging Face hub lists for the model's files (MB): the replica's files match them.
+SPEECHBRAIN_CONFORMER_FILE_MB = {"asr.ckpt": 442, "lm.ckpt": 381}
+SPEECHBRAIN_CONFORMER_TINY = dict(d_model=64, nhead=2, encoder_layers=2, decoder_layers=1, d_ffn=128, pieces=64,
+                                  lm_d_model=32, lm_nhead=2, lm_layers=1, lm_d_ffn=64)
+SPEECHBRAIN_CONFORMER_FULL_SIZE = dict(d_model=512, nhead=8, encoder_layers=12, decoder_layers=6, d_ffn=2048,
+                                       pieces=5000, lm_d_model=768, lm_nhead=12, lm_layers=12, lm_d_ffn=3072)
+
+
+def _sentencepiece_model(pieces: int, model_type: str, seed: int, upper: bool, **ids) -> bytes:
+    """A SentencePiece model of ``pieces`` pieces trained on random letter strings (no corpus needed)."""
+    import io
+    import random
+
+    import sentencepiece
+
+    generator = random.Random(seed)
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ'" if upper else "abcdefghijklmnopqrstuvwxyz'"
+    sentences = [" ".join("".join(generator.choice(letters) for _ in range(generator.randint(2, 9)))
+                          for _ in range(12)) for _ in range(6_000)]
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, vocab_size=pieces,
+                                             model_type=model_type, character_coverage=1.0, minloglevel=2, **ids)
+    return model.getvalue()
+
+
+def speechbrain_conformer_librispeech(folder: Path, seed: int = 0, beam_size: int = 66, **sizes) -> Path:
+    """A folder laid out like ``speechbrain/asr-conformer-transformerlm-librispeech``: ``hyperparams.yaml`` and the
+    pretrainer's ``normalizer.ckpt``, ``asr.ckpt`` (CNN, Transformer, seq_lin, ctc_lin), ``lm.ckpt`` and
+    ``tokenizer.ckpt`` (a SentencePiece unigram model, upper-case text, unk 0 / bos 1 / eos 2). ``sizes`` override
+    ``SPEECHBRAIN_CONFORMER_FULL_SIZE``."""
+    from hyperpyyaml import load_hyperpyyaml
+
+    settings = {**SPEECHBRAIN_CONFORMER_FULL_SIZE, **sizes}
+    text = SPEECHBRAIN_CONFORMER_HPARAMS.format(beam_size=beam_size, **settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "hyperparams.yaml").write_text(text, encoding="utf-8")
+    torch.manual_seed(seed)
+    hparams = load_hyperpyyaml(text)
+    normalize = hparams["normalize"]
+    normalize.train()
+    features = hparams["compute_features"](torch.randn(2, 16_000) * 0.1)
+    normalize(features, torch.ones(2))
+    normalize._save(folder / "normalizer.ckpt")
+    torch.save(hparams["asr_model"].state_dict(), folder / "asr.ckpt")
+    torch.save(hparams["lm_model"].state_dict(), folder / "lm.ckpt")
+    (folder / "tokenizer.ckpt").write_bytes(_sentencepiece_model(settings["pieces"], "unigram", seed, upper=True,
+                                                                 unk_id=0, bos_id=1, eos_id=2, pad_id=-1))
+    return folder

@@ -12,8 +12,8 @@ from datamodules.speech_dataset import UtteranceDataset
 from datamodules.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
 
-BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "emformer_rnnt_librispeech", "whisper",
-            "speechbrain", "pocketsphinx"]
+BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "emformer_rnnt_librispeech",
+            "speechbrain_conformer_librispeech", "whisper", "speechbrain", "pocketsphinx"]
 
 
 def _make_backend(name: str, folder) -> ASRBackend:
@@ -49,6 +49,12 @@ def _make_backend(name: str, folder) -> ASRBackend:
             patch.setenv("TORCH_HOME", str(folder))
             emformer_rnnt_librispeech(folder / "hub")
             return load_backend("emformer_rnnt_librispeech")
+    if name == "speechbrain_conformer_librispeech":  # the hub model's layout and decoder, narrower
+        from lit_modules.backends.registry import load_backend
+        from tests.replicas import SPEECHBRAIN_CONFORMER_TINY, speechbrain_conformer_librispeech
+
+        folder = speechbrain_conformer_librispeech(folder / "replica", beam_size=2, **SPEECHBRAIN_CONFORMER_TINY)
+        return load_backend("speechbrain_conformer_librispeech", source=str(folder))
     if name == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
         from tests.speechbrain_fixture import build_speechbrain_encoder_asr

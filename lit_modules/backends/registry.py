@@ -100,6 +100,18 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
         from lit_modules.backends.torchaudio_rnnt import EmformerRNNTBackend
 
         return EmformerRNNTBackend(options["bundle"], beam_width=options.get("beam_width", 1), device=device)
+    if family == "speechbrain":
+        from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
+
+        folder = catalog.hugging_face_folder(options["source"], catalog.MARKER_FILE[family])
+        extra = {key: options[key] for key in ("interface", "beam_size", "savedir") if key in options}
+        return SpeechBrainBackend(str(folder), device=device, **extra)
+    if family == "hf_whisper":
+        from lit_modules.backends.whisper import WhisperBackend
+
+        folder = catalog.hugging_face_folder(options["source"], catalog.MARKER_FILE[family])
+        extra = {key: value for key, value in options.items() if key != "source"}
+        return WhisperBackend(str(folder), device=device, **extra)
     raise KeyError(f"unknown pretrained family {family!r}")
 
 

@@ -91,6 +91,9 @@ class WhisperBackend(ASRBackend):
         self.end_token = int(generation.eos_token_id if isinstance(generation.eos_token_id, int) else generation.eos_token_id[0])
         self.no_timestamps_token = int(generation.no_timestamps_token_id)
         self.prompt = [self.start_token, self.no_timestamps_token]
+        if getattr(generation, "is_multilingual", False):  # multilingual checkpoints: English transcription
+            self.prompt = [self.start_token, int(generation.lang_to_id["<|en|>"]),
+                           int(generation.task_to_id["transcribe"]), self.no_timestamps_token]
         vocab = config.vocab_size
         suppress = torch.zeros(vocab, dtype=torch.bool)
         suppress[[t for t in (generation.suppress_tokens or []) if t < vocab]] = True
