@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=list(ATTACKS))
     parser.add_argument("--goals", nargs="*", default=["untargeted", "targeted"], choices=["untargeted", "targeted"])
     parser.add_argument("--modes", nargs="*", default=list(BUDGETS), choices=list(BUDGETS))
-    parser.add_argument("--utterances", type=int, default=5, help="source utterances (synthetic test split)")
+    parser.add_argument("--utterances", type=int, default=5, help="source utterances (seeded draw of the test split)")
+    parser.add_argument("--root", default=None,
+                        help="a folder holding LibriSpeech/<split> (default: the synthetic corpus)")
+    parser.add_argument("--split", default="dev-clean", help="with --root: the LibriSpeech split to attack")
     parser.add_argument("--max-duration", type=float, default=4.0, help="longest source utterance, seconds")
     parser.add_argument("--query-budget", type=int, default=10_000)
     parser.add_argument("--early-budget", type=int, default=1_000, help="also report success within this many")
@@ -116,7 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
                              "0.5; 0 = genetic search only, e.g. to time that phase)")
     args = parser.parse_args(argv)
 
-    data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=args.seed)
+    real = {"root": args.root, "test_splits": [args.split]} if args.root else {}
+    data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=args.seed, **real)
     sources = [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript) for u in data.stage_utterances("test")]
     cache_root = default_cache_dir() / "adversarial"
     rows, results = [], {}

@@ -19,6 +19,7 @@ from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
 from evaluation.metrics import corpus_wer
 from evaluation.report import publish_rows
+from lit_modules.backends.provisioning import provision
 from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.defenses.down_sampling import DownSampling
 from lit_modules.defenses.enhancer_module import SpeechEnhancement
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("SE skipped: no enhancer checkpoint (run benchmarks/task2.py, or pass --se-checkpoint)")
     rows = []
     for name in args.backends:
+        provision(name)  # a small backend without a checkpoint is trained first (the explicit step)
         backend = load_backend(name, **({"decoding": {"beam_size": 1}} if name in TRAINED else {}))
         alone = [timed(lambda b=b: backend.transcribe(b.waveforms, b.lengths), 1) for b in utterances]
         references = [b.transcripts[0] for b in utterances]

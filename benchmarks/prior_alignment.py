@@ -24,6 +24,7 @@ from datamodules import LibriSpeechDataModule
 from datamodules.cache_dir import default_cache_dir
 from datamodules.text import normalize_transcript
 from evaluation.report import markdown_table
+from lit_modules.backends.provisioning import provision
 from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.surrogate import build_surrogate
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--basis", default="bands", choices=["lowrate", "bands"])
     parser.add_argument("--directions", type=int, default=16, help="q of the plain estimate compared against")
     args = parser.parse_args(argv)
+    provision(args.backend)  # a small backend without a checkpoint is trained first (the explicit step)
     victim = load_backend(args.backend, **({"decoding": {"beam_size": 1}} if args.backend in TRAINED else {}))
     members = prior_members(args)
     if not members:

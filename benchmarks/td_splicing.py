@@ -19,6 +19,7 @@ from datamodules import LibriSpeechDataModule
 from datamodules.batch import pad_waveforms
 from evaluation.metrics import detection
 from evaluation.report import publish_rows
+from lit_modules.backends.provisioning import provision
 from lit_modules.backends.registry import TRAINED, load_backend
 from lit_modules.detectors.temporal_dependency import TemporalDependencyDetector
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     first, second = waveforms[: args.pairs], waveforms[args.pairs :]
     rows = []
     for name in args.backends:
+        provision(name)  # a small backend without a checkpoint is trained first (the explicit step)
         backend = load_backend(name, **({"decoding": {"beam_size": 1}} if name in TRAINED else {}))
         detector = TemporalDependencyDetector(backend, k=args.k, metric=args.metric)
         clean = detector.score(*pad_waveforms(first))

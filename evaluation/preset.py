@@ -85,6 +85,7 @@ class HardwareSettings:
     strategy: str = "auto"
     precision: str = "32-true"
     oracle_device: str = "cpu"  # where the attacked system runs (cuda for GPU runs)
+    oracle_precision: str = "32"  # its forward passes: "32", or "bf16" / "16" under autocast (GPU runs)
 
 
 @dataclass

@@ -33,7 +33,10 @@ def transfer_prior_of(preset: BenchmarkPreset, goal: GoalSpec) -> dict | None:
 
 
 def backend_options(preset: BenchmarkPreset, backend: str, device: str | None = None) -> dict:
-    return {"device": device or preset.hardware.oracle_device, **preset.backend_options.get(backend, {})}
+    """``load_backend`` options: the device, the preset's options for ``backend`` and, when not float32, the
+    oracle's precision (left out at "32" so that campaigns cached before it existed keep their keys)."""
+    precision = {} if preset.hardware.oracle_precision == "32" else {"precision": preset.hardware.oracle_precision}
+    return {"device": device or preset.hardware.oracle_device, **precision, **preset.backend_options.get(backend, {})}
 
 
 def system_of(preset: BenchmarkPreset, backend: str, defense: dict | None = None, detector: dict | None = None) -> dict:
@@ -78,7 +81,9 @@ class BackendPool:
     def get(self, name: str):
         if name not in self._backends:
             from lit_modules.backends.registry import load_backend
+            from lit_modules.target_system import prepare_system
 
+            prepare_system(name, **backend_options(self.preset, name))  # checks / provisions before loading
             self._backends[name] = load_backend(name, **backend_options(self.preset, name))
         return self._backends[name]
 

@@ -66,7 +66,7 @@ def build_surrogate(backend: str = "conformer_ctc", checkpoint: str | None = Non
     """Factory for ``attacks.TransferPrior`` (runs in the prior's process): a registry backend, optionally from
     another checkpoint than the embedded default's (the attacker's own training run); or, with ``members``, an
     ensemble, one mapping per member: ``{backend, checkpoint}``, or ``{backend, seed[, corpus_seed]}`` for the
-    attacker's copy trained by ``registry.train_surrogate`` (which must have run: nothing is trained here)."""
+    attacker's copy trained by ``provisioning.train_surrogate`` (which must have run: nothing is trained here)."""
     from lit_modules.backends.registry import TRAINED, load_backend, surrogate_checkpoint_path
 
     specs = members if members else [{"backend": backend, "checkpoint": checkpoint, **backend_options}]
@@ -79,7 +79,7 @@ def build_surrogate(backend: str = "conformer_ctc", checkpoint: str | None = Non
             path = str(surrogate_checkpoint_path(name, seed, corpus))
         if name in TRAINED:  # only its scores are used: no beam search or LM to load
             spec.setdefault("decoding", {"beam_size": 1})
-        models.append(load_backend(name, device=device, checkpoint=path, train_if_missing=False, **spec))
+        models.append(load_backend(name, device=device, checkpoint=path, **spec))
         names.append(f"{name}@seed{seed}/corpus{corpus}" if seed is not None else
                      name if path is None else f"{name}:{path}")
     return Surrogate(models, label or " + ".join(names))
@@ -88,8 +88,9 @@ def build_surrogate(backend: str = "conformer_ctc", checkpoint: str | None = Non
 def surrogate_members(names: Sequence[str], train_missing: bool = False) -> list[dict]:
     """``"backend:seed[:corpus]"`` names (e.g. ``conformer_ctc:1``, or ``conformer_ctc:1:0`` for one trained on the
     victim's own public corpus 0; default corpus 1) -> ``build_surrogate``'s ``members``; ``train_missing``: train
-    each missing one now (``registry.train_surrogate``), in this process, so the prior's process only loads."""
-    from lit_modules.backends.registry import TRAINED, train_surrogate
+    each missing one now (``provisioning.train_surrogate``), in this process, so the prior's process only loads."""
+    from lit_modules.backends.provisioning import train_surrogate
+    from lit_modules.backends.registry import TRAINED
 
     members = []
     for name in names:

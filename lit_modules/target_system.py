@@ -70,7 +70,8 @@ def prepare_system(backend: str = "conformer_ctc", checkpoint: str | None = None
     workers) and must answer within its start-up timeout. Under several processes (``world_size`` > 1) a missing
     checkpoint is an error: each rank would train its own."""
     from lit_modules.backends.catalog import require_available
-    from lit_modules.backends.registry import TRAINED, checkpoint_path, train_backend
+    from lit_modules.backends.provisioning import train_backend
+    from lit_modules.backends.registry import TRAINED, checkpoint_path
 
     require_available(backend, _other_options)  # a missing pretrained model stops here, naming its fetch command
     if backend not in TRAINED or checkpoint is not None or checkpoint_path(backend).is_file():
@@ -103,5 +104,5 @@ def build_system(backend: str = "conformer_ctc", device: str = "cpu", defense: d
         parser.add_argument("--component", type=base)
         return parser.instantiate(parser.parse_object({"component": spec})).component
 
-    return TargetSystem(load_backend(backend, device=device, train_if_missing=False, **backend_options),
+    return TargetSystem(load_backend(backend, device=device, **backend_options),
                         defense=instantiate(defense, nn.Module), detector=instantiate(detector, Detector))

@@ -36,14 +36,14 @@ def _make_backend(name: str, folder) -> ASRBackend:
                                                conv_channels=32))
     if name == "wav2vec2_base_960h":  # the public model's layout and settings (no attention mask), narrower
         from lit_modules.backends.registry import load_backend
-        from tests.replicas import wav2vec2_base_960h
+        from lit_modules.backends.replicas import wav2vec2_base_960h
 
         folder = wav2vec2_base_960h(folder / "replica", hidden_size=48, num_layers=2, num_heads=2, intermediate_size=96,
                                     conv_dim=32)
         return load_backend("wav2vec2_base_960h", source=str(folder))
     if name == "emformer_rnnt_librispeech":  # the bundle's files, full size, where torchaudio keeps them
         from lit_modules.backends.registry import load_backend
-        from tests.replicas import emformer_rnnt_librispeech
+        from lit_modules.backends.replicas import emformer_rnnt_librispeech
 
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("TORCH_HOME", str(folder))
@@ -51,7 +51,7 @@ def _make_backend(name: str, folder) -> ASRBackend:
             return load_backend("emformer_rnnt_librispeech")
     if name == "speechbrain_conformer_librispeech":  # the hub model's layout and decoder, narrower
         from lit_modules.backends.registry import load_backend
-        from tests.replicas import SPEECHBRAIN_CONFORMER_TINY, speechbrain_conformer_librispeech
+        from lit_modules.backends.replicas import SPEECHBRAIN_CONFORMER_TINY, speechbrain_conformer_librispeech
 
         folder = speechbrain_conformer_librispeech(folder / "replica", beam_size=2, **SPEECHBRAIN_CONFORMER_TINY)
         return load_backend("speechbrain_conformer_librispeech", source=str(folder))

@@ -10,7 +10,7 @@ import torch
 from lit_modules.backends.base import Capability
 from lit_modules.backends.catalog import ModelNotAvailableError, require_available
 from lit_modules.backends.registry import load_backend
-from tests import replicas
+from lit_modules.backends import replicas
 
 
 def test_wav2vec2_base_960h_loads_at_full_size_with_the_published_parameter_count(tmp_path):
@@ -44,11 +44,8 @@ def test_a_hub_id_resolves_to_its_snapshot_in_the_local_hugging_face_cache(tmp_p
     import huggingface_hub.constants
 
     cache = tmp_path / "hub"
-    snapshot = cache / "models--facebook--wav2vec2-base-960h" / "snapshots" / "0123abcd"
-    replicas.wav2vec2_base_960h(snapshot, hidden_size=32, num_layers=1, num_heads=2, intermediate_size=32,
-                                conv_dim=16)
-    (cache / "models--facebook--wav2vec2-base-960h" / "refs").mkdir()
-    (cache / "models--facebook--wav2vec2-base-960h" / "refs" / "main").write_text("0123abcd")
+    replicas.wav2vec2_base_960h(replicas.hub_snapshot(cache, "facebook/wav2vec2-base-960h"), hidden_size=32,
+                                num_layers=1, num_heads=2, intermediate_size=32, conv_dim=16)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     backend = load_backend("wav2vec2_base_960h")
     waveforms = torch.randn(2, 16_000) * 0.1
@@ -210,10 +207,7 @@ def test_hugging_face_whisper_loads_by_name_from_a_hub_snapshot(tmp_path, monkey
     from lit_modules.backends.whisper import WhisperBackend, bundled_whisper_dir
 
     cache = tmp_path / "hub"
-    repo = cache / "models--openai--whisper-tiny.en"
-    shutil.copytree(bundled_whisper_dir(), repo / "snapshots" / "0123abcd")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text("0123abcd")
+    shutil.copytree(bundled_whisper_dir(), replicas.hub_snapshot(cache, "openai/whisper-tiny.en"), dirs_exist_ok=True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
     backend = load_backend("whisper_tiny_en", min_context_s=10)
     bundled = WhisperBackend(min_context_s=10)

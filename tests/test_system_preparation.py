@@ -9,7 +9,7 @@ from attacks.campaign import GoalSpec
 from attacks.gaussian import GaussianNoise
 from datamodules.adversarial import AdversarialDataModule, AttackSpec
 from datamodules.librispeech import LibriSpeechDataModule
-from lit_modules.backends import registry
+from lit_modules.backends import provisioning, registry
 from lit_modules.target_system import DEFAULT_SYSTEM_FACTORY, build_system, prepare_system
 
 
@@ -26,7 +26,7 @@ def trained(monkeypatch, tmp_path):
         path.write_bytes(b"checkpoint")
         return path
 
-    monkeypatch.setattr(registry, "train_backend", fake_train)
+    monkeypatch.setattr(provisioning, "train_backend", fake_train)
     return calls
 
 
@@ -45,9 +45,21 @@ def test_prepare_refuses_to_train_one_copy_per_rank(trained):
 
 
 def test_the_oracle_side_factory_names_the_training_command_instead_of_training(trained):
-    with pytest.raises(FileNotFoundError, match="train.py fit --config configs/asr/conformer_ctc.yaml"):
+    with pytest.raises(FileNotFoundError, match="python -m lit_modules.backends.provisioning conformer_ctc"):
         build_system("conformer_ctc")
     assert trained == []
+
+
+def test_loading_never_trains_and_provisioning_is_the_explicit_step(trained):
+    """The registry loads only; ``provisioning`` (``python -m lit_modules.backends.provisioning rnnt``) trains a
+    missing small backend once, and nothing for a pretrained one."""
+    with pytest.raises(FileNotFoundError, match="no checkpoint for rnnt"):
+        registry.load_backend("rnnt")
+    assert trained == []
+    provisioning.main(["rnnt"])
+    provisioning.main(["rnnt"])  # cached now
+    assert provisioning.provision("whisper") is None
+    assert trained == ["rnnt"]
 
 
 class Prepared(Exception):

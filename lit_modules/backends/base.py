@@ -24,6 +24,21 @@ class Capability(str, Enum):
     SCORE = "score"
 
 
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}  # forward passes under autocast (None: fp32)
+
+
+class Float32(nn.Module):
+    """Runs ``module`` (a feature extractor: STFT, filterbanks, logs) in float32 even under autocast."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, inputs: torch.Tensor, *args, **kwargs):
+        with torch.autocast(inputs.device.type, enabled=False):
+            return self.module(inputs.float(), *args, **kwargs)
+
+
 class UnsupportedCapabilityError(RuntimeError):
     """The backend cannot offer this method (e.g. hidden activations of a black-box recognizer)."""
 
@@ -38,6 +53,7 @@ class ASRBackend(nn.Module, ABC):
     sample_rate: int = 16_000
     capabilities: frozenset[Capability] = frozenset({Capability.TRANSCRIBE})
     min_samples: int = 1_600  # 0.1 s: shorter input gives no meaningful transcript
+    precision: str = "32"  # "bf16" / "16": forward passes under autocast (``set_precision``)
 
     @property
     def hidden_layers(self) -> list[str]:
@@ -50,6 +66,18 @@ class ASRBackend(nn.Module, ABC):
         for parameter in self.parameters():
             parameter.requires_grad_(False)
         return self
+
+    def set_precision(self, precision: str) -> "ASRBackend":
+        """Run every forward pass in float32 (``"32"``) or under autocast in bfloat16 (``"bf16"``, the GPU default of
+        the ``paper`` preset) or float16 (``"16"``); inputs and outputs stay float32. Returns self."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
+        return self
+
+    def _autocast(self):
+        dtype = PRECISIONS[self.precision]
+        return torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
     def train(self, mode: bool = True) -> "ASRBackend":
         # A backend is frozen: dropout and friends stay off even inside a training LightningModule.
@@ -89,7 +117,8 @@ class ASRBackend(nn.Module, ABC):
     def transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         """Greedy / configured decoding; B normalized transcripts."""
         self._require(Capability.TRANSCRIBE)
-        return self._transcribe(*self.check_input(waveforms, lengths))
+        with self._autocast():
+            return self._transcribe(*self.check_input(waveforms, lengths))
 
     @torch.no_grad()
     def hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,7 +126,8 @@ class ASRBackend(nn.Module, ABC):
         self._require(Capability.HIDDEN)
         if layer not in self.hidden_layers:
             raise ValueError(f"unknown layer {layer!r} for {type(self).__name__}; choose from {self.hidden_layers}")
-        activations, frame_lengths = self._hidden(*self.check_input(waveforms, lengths), layer)
+        with self._autocast():
+            activations, frame_lengths = self._hidden(*self.check_input(waveforms, lengths), layer)
         valid = torch.arange(activations.shape[1], device=activations.device)[None, :] < frame_lengths[:, None]
         return (activations * valid.unsqueeze(-1)).detach().float(), frame_lengths.detach()
 
@@ -111,12 +141,13 @@ class ASRBackend(nn.Module, ABC):
         if layer not in self.hidden_layers:
             raise ValueError(f"unknown layer {layer!r} for {type(self).__name__}; choose from {self.hidden_layers}")
         waveforms, lengths = self.check_input(waveforms, lengths)
-        shared = self._transcribe_with_hidden(waveforms, lengths, layer)
-        if shared is None:
-            texts = self._transcribe(waveforms, lengths)
-            activations, frame_lengths = self._hidden(waveforms, lengths, layer)
-        else:
-            texts, activations, frame_lengths = shared
+        with self._autocast():
+            shared = self._transcribe_with_hidden(waveforms, lengths, layer)
+            if shared is None:
+                texts = self._transcribe(waveforms, lengths)
+                activations, frame_lengths = self._hidden(waveforms, lengths, layer)
+            else:
+                texts, activations, frame_lengths = shared
         valid = torch.arange(activations.shape[1], device=activations.device)[None, :] < frame_lengths[:, None]
         return texts, (activations * valid.unsqueeze(-1)).detach().float(), frame_lengths.detach()
 
@@ -130,7 +161,8 @@ class ASRBackend(nn.Module, ABC):
         self._require(Capability.SCORE)
         if len(texts) != waveforms.shape[0]:
             raise ValueError(f"{len(texts)} texts for a batch of {waveforms.shape[0]}")
-        return self._score(*self.check_input(waveforms, lengths), texts).detach().float()
+        with self._autocast():
+            return self._score(*self.check_input(waveforms, lengths), texts).detach().float()
 
     def score_gradient(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """d (negative log-likelihood of each text) / d waveform, [B, T] (per item: items do not interact).

@@ -1,15 +1,13 @@
-"""Backends by name, for benchmarks and configs. Small models are trained on first use when no checkpoint is cached."""
+"""Backends by name, for benchmarks and configs. Loading never trains: a small backend without a checkpoint is an
+error naming the command that trains it (``lit_modules.backends.provisioning``)."""
 
 from __future__ import annotations
 
-import logging
-import shutil
 from pathlib import Path
 
 from datamodules.cache_dir import default_cache_dir
 from lit_modules.backends.base import ASRBackend
 
-log = logging.getLogger(__name__)
 
 TRAINED = ("conformer_ctc", "rnnt", "wav2vec2_ctc")
 PRETRAINED = ("whisper", "pocketsphinx")
@@ -22,43 +20,10 @@ def checkpoint_path(name: str) -> Path:
     return default_cache_dir() / "checkpoints" / f"{name}.ckpt"
 
 
-def train_backend(name: str, extra_args: list[str] | None = None, target: Path | None = None) -> Path:
-    """Train ``name`` with ``train.py fit --config configs/asr/<name>.yaml [extra_args]`` and cache its best
-    checkpoint (at ``target``, default ``checkpoint_path(name)``)."""
-    from train import cli_main
-
-    config = CONFIG_DIR / f"{name}.yaml"
-    if not config.is_file():
-        raise FileNotFoundError(f"{config}: no training config for backend {name!r}")
-    log.warning("no checkpoint for %s: training it now (python train.py fit --config %s)", name, config)
-    cli = cli_main(["fit", "--config", str(config), *(extra_args or [])])
-    best = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
-    target = target or checkpoint_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, target)
-    return target
-
-
-SURROGATE_OVERLAY = CONFIG_DIR / "surrogate.yaml"
-
-
 def surrogate_checkpoint_path(name: str, seed: int, corpus_seed: int = 1) -> Path:
     """Where an attacker's own copy of a small backend (``train_surrogate``) is cached."""
     corpus = "" if corpus_seed == 1 else f"-corpus{corpus_seed}"
     return default_cache_dir() / "checkpoints" / "surrogates" / f"{name}-seed{seed}{corpus}.ckpt"
-
-
-def train_surrogate(name: str, seed: int, corpus_seed: int = 1) -> Path:
-    """The attacker's own ``name``, trained with ``seed`` on the synthetic corpus of ``corpus_seed`` (default 1:
-    other voices and sentences than the victim's corpus 0; ``configs/asr/surrogate.yaml``):
-    ``train.py fit --config configs/asr/<name>.yaml --config configs/asr/surrogate.yaml --seed_everything <seed>
-    [--data.init_args.synthetic.seed <corpus_seed>]``. Returns the cached checkpoint (trained only when missing)."""
-    target = surrogate_checkpoint_path(name, seed, corpus_seed)
-    if not target.is_file():
-        corpus = [] if corpus_seed == 1 else ["--data.init_args.synthetic.seed", str(corpus_seed)]
-        train_backend(name, ["--config", str(SURROGATE_OVERLAY), "--seed_everything", str(seed), *corpus],
-                      target=target)
-    return target
 
 
 # Decoding of the small backends: prefix / transducer beam search with a character 6-gram LM trained on the
@@ -99,7 +64,8 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
     if family == "torchaudio_rnnt":
         from lit_modules.backends.torchaudio_rnnt import EmformerRNNTBackend
 
-        return EmformerRNNTBackend(options["bundle"], beam_width=options.get("beam_width", 1), device=device)
+        extra = {key: options[key] for key in ("beam_width", "step_max_tokens") if key in options}
+        return EmformerRNNTBackend(options["bundle"], device=device, **extra)
     if family == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
 
@@ -115,20 +81,25 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
     raise KeyError(f"unknown pretrained family {family!r}")
 
 
-def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, train_if_missing: bool = True,
-                 decoding: dict | None = None, **options) -> ASRBackend:
+def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, decoding: dict | None = None,
+                 precision: str = "32", **options) -> ASRBackend:
     """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper``,
     ``pocketsphinx``, a pretrained model of ``lit_modules.backends.catalog`` (e.g. ``wav2vec2_base_960h``: its files
     must be on this machine, else ``ModelNotAvailableError`` names the fetch command), or a catalog family with a
     ``source`` option (``hf_ctc``).
 
     Args:
-        checkpoint: for trained backends, a checkpoint to load (default: the cached one).
-        train_if_missing: train a small backend when its checkpoint is absent (else raise).
+        checkpoint: for trained backends, a checkpoint to load (default: the cached one, which must exist:
+            ``python -m lit_modules.backends.provisioning <name>`` trains it).
         decoding: for trained backends; default ``DEFAULT_DECODING`` with the embedded default's LM;
             ``{"beam_size": 1}`` for greedy decoding.
+        precision: ``"32"``, or ``"bf16"`` / ``"16"`` to run forward passes under autocast (``set_precision``).
         options: passed to the backend class (e.g. ``min_context_s`` for Whisper).
     """
+    return _load(name, device, checkpoint, decoding, **options).set_precision(precision)
+
+
+def _load(name: str, device: str, checkpoint: str | None, decoding: dict | None, **options) -> ASRBackend:
     from lit_modules.backends import catalog
 
     try:
@@ -153,10 +124,9 @@ def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, 
 
     path = Path(checkpoint) if checkpoint else checkpoint_path(name)
     if not path.is_file():
-        if checkpoint or not train_if_missing:
-            raise FileNotFoundError(f"{path}: no checkpoint for {name} (train it: python train.py fit --config "
-                                    f"configs/asr/{name}.yaml)")
-        path = train_backend(name)
+        command = (f"python train.py fit --config configs/asr/{name}.yaml" if checkpoint
+                   else f"python -m lit_modules.backends.provisioning {name}")
+        raise FileNotFoundError(f"{path}: no checkpoint for {name} (train it: {command})")
     if decoding is None:
         decoding = BACKEND_DECODING.get(name) or {**DEFAULT_DECODING, "lm_path": str(default_language_model())}
     return TrainedModelBackend.from_checkpoint(path, device=device, decoding=decoding)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from datamodules.cache_dir import default_cache_dir
 from datamodules.text import normalize_transcript
-from lit_modules.backends.base import ASRBackend, Capability
+from lit_modules.backends.base import ASRBackend, Capability, Float32
 
 INTERFACES = ("EncoderDecoderASR", "EncoderASR")
 
@@ -63,6 +63,9 @@ class SpeechBrainBackend(ASRBackend):
                 source=source, savedir=savedir, run_opts={"device": device})
         except Exception as error:  # SpeechBrain raises many types (fetch, YAML, missing keys)
             raise RuntimeError(f"SpeechBrain could not load {interface} from {source!r}: {error}") from error
+        encoder = self.asr.mods.encoder
+        if hasattr(encoder, "compute_features"):  # filterbanks in float32 under autocast too
+            encoder.compute_features = Float32(encoder.compute_features)
         self.speechbrain_modules = self.asr.mods  # registered so that freeze() covers the weights
         self.interface = interface
         self.tokenizer = self.asr.tokenizer

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from datamodules.text import normalize_transcript
-from lit_modules.backends.base import ASRBackend, Capability
+from lit_modules.backends.base import ASRBackend, Capability, Float32
 
 LAYERS = ("subsampling", "encoder.output")
 
@@ -39,13 +39,15 @@ class EmformerRNNTBackend(ASRBackend):
     """Args:
         bundle: the torchaudio pipeline bundle's name.
         beam_width: the bundle's RNN-T beam search width (1: the cheapest).
+        step_max_tokens: most symbols emitted per frame (torchaudio's default, 100; an untrained model can need a
+            cap to decode in bounded time).
         device: where it runs.
     """
 
     capabilities = frozenset({Capability.TRANSCRIBE, Capability.HIDDEN, Capability.SCORE})
 
     def __init__(self, bundle: str = "EMFORMER_RNNT_BASE_LIBRISPEECH", beam_width: int = 1,
-                 device: str = "cpu") -> None:
+                 step_max_tokens: int = 100, device: str = "cpu") -> None:
         super().__init__()
         import sentencepiece
         import torchaudio
@@ -61,9 +63,10 @@ class EmformerRNNTBackend(ASRBackend):
         self.blank = self.tokenizer.get_piece_size()  # the bundle's blank follows its 4,096 pieces
         self.model = torchaudio.models.emformer_rnnt_base(num_symbols=self.blank + 1)
         self.model.load_state_dict(torch.load(paths["weights"], map_location="cpu", weights_only=True))
-        self.features = self.pipeline.get_feature_extractor()
+        self.features = Float32(self.pipeline.get_feature_extractor())
         self.token_processor = self.pipeline.get_token_processor()
         self.beam_width = beam_width
+        self.step_max_tokens = step_max_tokens
         self.to(device)
         self.freeze()
 
@@ -106,7 +109,7 @@ class EmformerRNNTBackend(ASRBackend):
     def _transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         from torchaudio.models import RNNTBeamSearch
 
-        search = RNNTBeamSearch(self.model, self.blank)
+        search = RNNTBeamSearch(self.model, self.blank, step_max_tokens=self.step_max_tokens)
         texts: list[str] = [""] * len(lengths)
         for rows, features, frames in self._featurize(waveforms, lengths):
             for row, item in zip(rows.tolist(), features):

