@@ -23,6 +23,7 @@ def smallest(tiny_corpus, tmp_path, task2_budgets: str = "[{mode: snr, snr_db: 1
             "--results-dir", str(tmp_path / "results"), "--set",
             f"source={{synthetic_dir: {tiny_corpus}, test_splits: [train, dev, test], test_subset: 10, seed: 0}}",
             "query_budget=4", "detectors.bnn_epochs=2", "bootstrap_resamples=20", "se_epochs=1",
+            "backend_options={whisper: {min_context_s: 10.0}}",  # the trimmed window: plumbing, fast
             f"task2_budgets={task2_budgets}"]
 
 
