@@ -34,6 +34,7 @@ def tiny_librispeech(tiny_corpus, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(5400)  # about 50 min on 2 shared cores (docs/backends.md)
 def test_the_paper_preset_runs_task1_and_task2_on_its_pretrained_recognizers(paper_models, tiny_librispeech, tmp_path):
     from evaluation import runner, task1, task2
 
