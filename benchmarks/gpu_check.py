@@ -4,7 +4,8 @@ In a few minutes on one GPU (or ``--device cpu``): builds full-size replicas of 
 (their real layouts, random weights: ``lit_modules.backends.replicas``) where the real ones go, in a temporary
 folder, and loads each by name as the preset does; for each it measures queries per second of the bare batched
 forward pass (``TargetSystem.respond``: transcript + score of the target, batch ``--batch``) and through the oracle
-(a query session in the oracle's own process, the same batches), whose ratio is the oracle's efficiency; then runs
+(a query session in the oracle's own process, the same batches); the oracle's efficiency is their ratio, time
+through the oracle / bare time (1.00 = no overhead; the convention of ``benchmarks/attack_strength.py``); then runs
 a 2-process attack shard (``torch.distributed``: gloo on CPU, nccl on GPUs) of the untargeted AZ against Whisper
 tiny.en and checks that the ranks split the sources. Prints one table; exits non-zero when a check fails.
 Random weights decode long garbage, so transcript costs here bound, not predict, the real models' (their beam
@@ -89,7 +90,7 @@ def measure(name: str, options: dict, batch: int, batches: int, seconds: float) 
             session.query(waveforms, score_texts=targets)
         oracle_qps = batch * batches / (time.perf_counter() - started)
     return {"model": name, "parameters": parameters, "load_s": load_s, "bare_qps": bare_qps,
-            "oracle_qps": oracle_qps, "efficiency": oracle_qps / bare_qps}
+            "oracle_qps": oracle_qps, "efficiency": bare_qps / oracle_qps}
 
 
 def synchronize(device: str) -> None:
@@ -184,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in row:
             print(f"| {row['model']} | failed: {row['error']} |||||")
             continue
-        print(f"| {row['model']} | {row['parameters'] / 1e6:.1f} M | {row['load_s']:.1f} | {row['bare_qps']:.1f} | "
-              f"{row['oracle_qps']:.1f} | {row['efficiency']:.2f} |")
+        print(f"| {row['model']} | {row['parameters'] / 1e6:.1f} M | {row['load_s']:.1f} | {row['bare_qps']:.3g} | "
+              f"{row['oracle_qps']:.3g} | {row['efficiency']:.2f} |")
     if shard is not None:
         failed |= not shard["ok"]
         print(f"\n2-process attack shard ({'nccl' if args.device.startswith('cuda') else 'gloo'}): "
