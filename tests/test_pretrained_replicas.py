@@ -219,3 +219,34 @@ def test_hugging_face_whisper_loads_by_name_from_a_hub_snapshot(tmp_path, monkey
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     with pytest.raises(ModelNotAvailableError, match="`hf download openai/whisper-large-v3`"):
         load_backend("whisper_large_v3")
+
+
+def test_torchaudio_wav2vec2_bundle_loads_at_full_size_from_torch_hubs_checkpoints(tmp_path, monkeypatch, speech_pair):
+    """``WAV2VEC2_ASR_BASE_960H``'s weight file where the bundle caches it (fairseq's 32 outputs, 3 of them auxiliary):
+    loaded by name at the published size, with the bundle's 29 labels, unpadded per length."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    with pytest.raises(ModelNotAvailableError, match=r"torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H.get_model\(\)"):
+        load_backend("wav2vec2_asr_base_960h_torchaudio")
+    replicas.torchaudio_wav2vec2_asr_base_960h(tmp_path / "torch-home" / "hub")
+    backend = load_backend("wav2vec2_asr_base_960h_torchaudio")
+    assert sum(p.numel() for p in backend.parameters()) == replicas.TORCHAUDIO_WAV2VEC2_ASR_BASE_PARAMETERS
+    assert round(replicas.TORCHAUDIO_WAV2VEC2_ASR_BASE_PARAMETERS / 1e5) == 944  # published: 94.4 M
+    assert backend.labels[:2] == ("-", "|") and len(backend.labels) == 29
+    waveforms, lengths = speech_pair
+    texts = backend.transcribe(waveforms, lengths)
+    alone = [backend.transcribe(waveforms[i : i + 1, : int(n)], lengths[i : i + 1])[0] for i, n in enumerate(lengths)]
+    assert texts == alone
+    scores = backend.score(waveforms, lengths, [text or "A" for text in texts])
+    other = backend.score(waveforms, lengths, ["QZXJ QZXJ"] * 2)
+    assert torch.isfinite(scores).all() and (scores < other).all()
+    states, frames = backend.hidden(waveforms, lengths, "encoder.layer_11")
+    assert states.shape == (2, int(frames.max()), 768) and frames.tolist() == [74, 62]  # 20 ms frames
+
+
+@pytest.fixture
+def speech_pair():
+    """Two noise-like inputs of 1.5 s and 1.25 s, zero-padded into one batch."""
+    generator = torch.Generator().manual_seed(0)
+    waveforms = torch.randn(2, 24_000, generator=generator) * 0.1
+    waveforms[1, 20_000:] = 0
+    return waveforms, torch.tensor([24_000, 20_000])

@@ -5,6 +5,7 @@ Families (each a ``load_backend`` name taking a ``source``):
     ``hf_ctc``: any Hugging Face CTC checkpoint of the wav2vec 2.0 family (wav2vec 2.0, HuBERT, WavLM,
         data2vec-audio), by hub id (in the local Hugging Face cache) or folder;
     ``torchaudio_rnnt``: a torchaudio RNN-T pipeline bundle (option ``bundle``), from torch hub's folder;
+    ``torchaudio_ctc``: a torchaudio wav2vec 2.0 / HuBERT CTC pipeline bundle (option ``bundle``), likewise;
     ``speechbrain``: a SpeechBrain ``EncoderDecoderASR`` / ``EncoderASR`` (options ``source``, ``interface``), by hub
         id (in the local Hugging Face cache) or folder;
     ``hf_whisper``: any Hugging Face Whisper checkpoint (option ``source``), by hub id or folder.
@@ -42,6 +43,9 @@ CATALOG: dict[str, PretrainedModel] = {
     "emformer_rnnt_librispeech": PretrainedModel(
         "torchaudio_rnnt", {"bundle": "EMFORMER_RNNT_BASE_LIBRISPEECH"},
         "torchaudio's Emformer RNN-T trained on LibriSpeech, 4,096 SentencePiece pieces, 76.7 M parameters"),
+    "wav2vec2_asr_base_960h_torchaudio": PretrainedModel(
+        "torchaudio_ctc", {"bundle": "WAV2VEC2_ASR_BASE_960H"},
+        "torchaudio's wav2vec 2.0 Base fine-tuned on LibriSpeech 960 h (fairseq weights), CTC over 29 characters"),
     "speechbrain_conformer_librispeech": PretrainedModel(
         "speechbrain", {"source": "speechbrain/asr-conformer-transformerlm-librispeech",
                         "interface": "EncoderDecoderASR"},
@@ -63,8 +67,9 @@ CATALOG: dict[str, PretrainedModel] = {
     "whisper_large_v3": PretrainedModel("hf_whisper", {"source": "openai/whisper-large-v3"},
                                         "OpenAI Whisper large-v3 from the Hugging Face hub (1.55 B parameters)"),
 }
-FAMILIES = ("hf_ctc", "torchaudio_rnnt", "speechbrain", "hf_whisper")
-REQUIRED = {"hf_ctc": "source", "torchaudio_rnnt": "bundle", "speechbrain": "source", "hf_whisper": "source"}
+FAMILIES = ("hf_ctc", "torchaudio_rnnt", "torchaudio_ctc", "speechbrain", "hf_whisper")
+REQUIRED = {"hf_ctc": "source", "torchaudio_rnnt": "bundle", "torchaudio_ctc": "bundle", "speechbrain": "source",
+            "hf_whisper": "source"}
 # The file a local folder of each hub-hosted family must hold.
 MARKER_FILE = {"hf_ctc": "config.json", "hf_whisper": "config.json", "speechbrain": "hyperparams.yaml"}
 
@@ -107,6 +112,8 @@ def fetch_command(family: str, options: dict) -> str:
         bundle = options["bundle"]
         return (f'python -c "import torchaudio; b = torchaudio.pipelines.{bundle}; b.get_decoder(); '
                 f'b.get_feature_extractor(); b.get_token_processor()"')
+    if family == "torchaudio_ctc":
+        return f'python -c "import torchaudio; torchaudio.pipelines.{options["bundle"]}.get_model()"'
     raise KeyError(family)
 
 
@@ -126,6 +133,15 @@ def require_available(name: str, options: dict | None = None) -> None:
                 f"backend {name!r}: the {resolved['bundle']} bundle is not on this machine (missing {', '.join(missing)}); "
                 f"fetch it on a machine with network with `{fetch_command(family, resolved)}` and copy torch hub's "
                 "folder here (or set TORCH_HOME to it)")
+    if family == "torchaudio_ctc":
+        from lit_modules.backends.torchaudio_ctc import bundle_weights_path
+
+        path = bundle_weights_path(resolved["bundle"])
+        if not path.is_file():
+            raise ModelNotAvailableError(
+                f"backend {name!r}: the {resolved['bundle']} bundle is not on this machine (missing {path}); fetch it "
+                f"on a machine with network with `{fetch_command(family, resolved)}` and copy torch hub's folder here "
+                "(or set TORCH_HOME to it)")
     if family in MARKER_FILE and hugging_face_folder(resolved["source"], MARKER_FILE[family]) is None:
         raise ModelNotAvailableError(
             f"backend {name!r}: {resolved['source']} is not on this machine (not a folder with {MARKER_FILE[family]}, not "

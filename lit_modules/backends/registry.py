@@ -66,6 +66,10 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
 
         extra = {key: options[key] for key in ("beam_width", "step_max_tokens") if key in options}
         return EmformerRNNTBackend(options["bundle"], device=device, **extra)
+    if family == "torchaudio_ctc":
+        from lit_modules.backends.torchaudio_ctc import TorchaudioCTCBackend
+
+        return TorchaudioCTCBackend(options["bundle"], device=device)
     if family == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
 

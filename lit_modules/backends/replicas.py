@@ -251,6 +251,23 @@ def speechbrain_conformer_librispeech(folder: Path, seed: int = 0, beam_size: in
     return folder
 
 
+TORCHAUDIO_WAV2VEC2_ASR_BASE_PARAMETERS = 94_393_245  # 29 output characters (the published size: "94.4M")
+
+
+def torchaudio_wav2vec2_asr_base_960h(hub_dir: Path, seed: int = 0) -> Path:
+    """The weight file of torchaudio's ``WAV2VEC2_ASR_BASE_960H`` bundle where ``get_model()`` caches it
+    (``<hub>/checkpoints/wav2vec2_fairseq_base_ls960_asr_ls960.pth``): random weights of ``wav2vec2_base`` with the
+    fairseq checkpoint's 32 outputs (the bundle drops the auxiliary rows 1-3 when loading)."""
+    import torchaudio
+
+    bundle = torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H
+    path = Path(hub_dir) / "checkpoints" / Path(bundle._path).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    torch.save(torchaudio.models.wav2vec2_base(aux_num_out=32).state_dict(), path)
+    return Path(hub_dir)
+
+
 def hub_snapshot(cache: Path, repo_id: str, revision: str = "0123abcd") -> Path:
     """The folder ``hf download <repo_id>`` fills in a Hugging Face cache (``models--org--name/snapshots/<revision>``,
     with ``refs/main`` naming it). Returns the snapshot folder (created empty)."""
