@@ -39,6 +39,18 @@ class Float32(nn.Module):
             return self.module(inputs.float(), *args, **kwargs)
 
 
+def scatter_groups(batch: int, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
+    """Per length group (rows [G], states [G, T', D], frame counts [G]) -> states [batch, T'max, D] zero-padded and
+    frame counts [batch] (for backends that run each length unpadded)."""
+    frames = max(states.shape[1] for _, states, _ in parts)
+    out = parts[0][1].new_zeros(batch, frames, parts[0][1].shape[-1])
+    counts = torch.zeros(batch, dtype=torch.long, device=out.device)
+    for rows, states, group_counts in parts:
+        out[rows, : states.shape[1]] = states
+        counts[rows] = group_counts.long().to(out.device)
+    return out, counts
+
+
 class UnsupportedCapabilityError(RuntimeError):
     """The backend cannot offer this method (e.g. hidden activations of a black-box recognizer)."""
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from datamodules.cache_dir import default_cache_dir
 from datamodules.text import normalize_transcript
-from lit_modules.backends.base import ASRBackend, Capability, Float32
+from lit_modules.backends.base import ASRBackend, Capability, Float32, scatter_groups
 
 INTERFACES = ("EncoderDecoderASR", "EncoderASR")
 
@@ -149,14 +149,9 @@ class SpeechBrainBackend(ASRBackend):
         return texts
 
     def _hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-        parts = [(rows, self._encode(group)) for rows, group in self._groups(waveforms, lengths)]
-        frames = max(states.shape[1] for _, states in parts)
-        out = parts[0][1].new_zeros(len(lengths), frames, parts[0][1].shape[-1])
-        counts = torch.zeros(len(lengths), dtype=torch.long, device=out.device)
-        for rows, states in parts:
-            out[rows, : states.shape[1]] = states
-            counts[rows] = states.shape[1]
-        return out, counts
+        parts = [(rows, states, torch.full((len(rows),), states.shape[1]))
+                 for rows, group in self._groups(waveforms, lengths) for states in [self._encode(group)]]
+        return scatter_groups(len(lengths), parts)
 
     def _score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
         scores = torch.zeros(len(lengths), device=waveforms.device)

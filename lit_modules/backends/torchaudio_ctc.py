@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from datamodules.text import normalize_transcript
-from lit_modules.backends.base import ASRBackend, Capability
+from lit_modules.backends.base import ASRBackend, Capability, scatter_groups
 
 
 def bundle_weights_path(bundle_name: str) -> Path:
@@ -68,14 +68,9 @@ class TorchaudioCTCBackend(ASRBackend):
         parts = []
         for length in lengths.unique().tolist():
             rows = (lengths == length).nonzero().flatten()
-            parts.append((rows, run(waveforms[rows, :length])))
-        frames = max(states.shape[1] for _, states in parts)
-        out = parts[0][1].new_zeros(len(lengths), frames, parts[0][1].shape[-1])
-        counts = torch.zeros(len(lengths), dtype=torch.long, device=out.device)
-        for rows, states in parts:
-            out[rows, : states.shape[1]] = states
-            counts[rows] = states.shape[1]
-        return out, counts
+            states = run(waveforms[rows, :length])
+            parts.append((rows, states, torch.full((len(rows),), states.shape[1])))
+        return scatter_groups(len(lengths), parts)
 
     def _emissions(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._per_length(waveforms, lengths, lambda w: self.model(w)[0].float().log_softmax(-1))

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from datamodules.text import normalize_transcript
-from lit_modules.backends.base import ASRBackend, Capability, Float32
+from lit_modules.backends.base import ASRBackend, Capability, Float32, scatter_groups
 
 LAYERS = ("subsampling", "encoder.output")
 
@@ -94,17 +94,6 @@ class EmformerRNNTBackend(ASRBackend):
             return states[:, : int(lengths.max())], lengths
         return self.model.transcribe(features, frames)
 
-    def _scatter(self, batch: int, parts: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
-        """Per-group (rows, states [G, T', D], lengths [G]) -> padded states [B, T'max, D], lengths [B]."""
-        frames = max(states.shape[1] for _, states, _ in parts)
-        dim = parts[0][1].shape[-1]
-        out = parts[0][1].new_zeros(batch, frames, dim)
-        lengths = torch.zeros(batch, dtype=torch.long, device=out.device)
-        for rows, states, counts in parts:
-            out[rows, : states.shape[1]] = states
-            lengths[rows] = counts.long()
-        return out, lengths
-
     # ------------------------------------------------------------------------------------------------ interface
     def _transcribe(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> list[str]:
         from torchaudio.models import RNNTBeamSearch
@@ -120,7 +109,7 @@ class EmformerRNNTBackend(ASRBackend):
     def _hidden(self, waveforms: torch.Tensor, lengths: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
         parts = [(rows, *self._encode_group(features, frames, layer))
                  for rows, features, frames in self._featurize(waveforms, lengths)]
-        return self._scatter(len(lengths), parts)
+        return scatter_groups(len(lengths), parts)
 
     def _score(self, waveforms: torch.Tensor, lengths: torch.Tensor, texts: list[str]) -> torch.Tensor:
         from torchaudio.functional import rnnt_loss
