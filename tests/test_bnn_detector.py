@@ -339,11 +339,13 @@ def test_ddp_with_two_cpu_processes_shards_the_attacks_and_the_batches(tiny_corp
         from train import cli_main
         if __name__ == "__main__":
             cli = cli_main(["fit", *{args!r}])
-            print("RANK", cli.trainer.global_rank, "STEPS", cli.trainer.global_step, "WORLD", cli.trainer.world_size)
+            trainer = cli.trainer  # one file per rank: the two ranks' stdout interleave
+            with open({str(tmp_path)!r} + f"/finished-rank{{trainer.global_rank}}.txt", "w") as out:
+                out.write(f"STEPS {{trainer.global_step}} WORLD {{trainer.world_size}}")
     """))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "STEPS 2 WORLD 2" in done.stdout, done.stdout[-2000:]
+    assert [(tmp_path / f"finished-rank{r}.txt").read_text() for r in (0, 1)] == ["STEPS 2 WORLD 2"] * 2
     (campaign,) = (tmp_path / "adversarial").iterdir()
     shards = [[json.loads(line)["utterance_id"] for line in (campaign / f"manifest-rank{r}.jsonl").read_text().splitlines()]
               for r in (0, 1)]
