@@ -13,7 +13,8 @@ from datamodules.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
 
 BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "emformer_rnnt_librispeech",
-            "speechbrain_conformer_librispeech", "whisper", "speechbrain", "pocketsphinx"]
+            "speechbrain_conformer_librispeech", "speechbrain_streaming_conformer_librispeech", "whisper", "speechbrain",
+            "pocketsphinx"]
 
 
 def _make_backend(name: str, folder) -> ASRBackend:
@@ -55,6 +56,13 @@ def _make_backend(name: str, folder) -> ASRBackend:
 
         folder = speechbrain_conformer_librispeech(folder / "replica", beam_size=2, **SPEECHBRAIN_CONFORMER_TINY)
         return load_backend("speechbrain_conformer_librispeech", source=str(folder))
+    if name == "speechbrain_streaming_conformer_librispeech":  # StreamingASR transducer layout, narrower
+        from lit_modules.backends.registry import load_backend
+        from lit_modules.backends.replicas import (SPEECHBRAIN_STREAMING_TINY,
+                                                   speechbrain_streaming_conformer_librispeech)
+
+        folder = speechbrain_streaming_conformer_librispeech(folder / "replica", **SPEECHBRAIN_STREAMING_TINY)
+        return load_backend("speechbrain_streaming_conformer_librispeech", source=str(folder))
     if name == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
         from tests.speechbrain_fixture import build_speechbrain_encoder_asr

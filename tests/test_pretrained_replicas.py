@@ -186,6 +186,75 @@ def test_the_speechbrain_score_is_the_models_own_joint_ctc_attention_loss(tmp_pa
                                                                                                    rel=1e-4)
 
 
+def test_speechbrain_streaming_transducer_loads_at_full_size(tmp_path):
+    """The transducer recipe's configuration in the StreamingASR layout of
+    ``speechbrain/asr-streaming-conformer-librispeech``: all three capabilities, 1,000 pieces, 512-wide states."""
+    folder = replicas.speechbrain_streaming_conformer_librispeech(tmp_path / "asr-streaming-conformer-librispeech")
+    assert sorted(p.name for p in folder.iterdir()) == ["hyperparams.yaml", "model.ckpt", "normalizer.ckpt",
+                                                        "tokenizer.ckpt"]
+    backend = load_backend("speechbrain_streaming_conformer_librispeech", source=str(folder))
+    assert sum(p.numel() for p in backend.parameters()) == replicas.SPEECHBRAIN_STREAMING_PARAMETERS
+    assert backend.capabilities == {Capability.TRANSCRIBE, Capability.HIDDEN, Capability.SCORE}
+    assert backend.tokenizer.get_piece_size() == 1000 and backend.chunk_samples == 15_336  # 24 frames = 0.96 s
+    waveforms, lengths = torch.randn(2, 24_000) * 0.1, torch.tensor([24_000, 20_000])
+    scores = backend.score(waveforms, lengths, ["OPEN THE DOOR", "TURN ON THE LIGHT"])
+    assert scores.shape == (2,) and torch.isfinite(scores).all() and scores[0] != scores[1]
+    states, frames = backend.hidden(waveforms, lengths, "encoder.output")
+    assert states.shape[0] == 2 and states.shape[2] == 512 and frames[0] > frames[1]
+
+
+def _transducer_nll_by_lattice(log_probs: torch.Tensor, tokens: list[int], blank: int) -> float:
+    """-log P(tokens) summed over every alignment of the lattice, log_probs [T, U + 1, V] (the textbook recursion)."""
+    frames, positions = log_probs.shape[0], len(tokens) + 1
+    alpha = torch.full((frames, positions), -float("inf"), dtype=torch.float64)
+    alpha[0, 0] = 0.0
+    for t in range(frames):
+        for u in range(positions):
+            if t == 0 and u == 0:
+                continue
+            stay = alpha[t - 1, u] + log_probs[t - 1, u, blank] if t > 0 else -float("inf")
+            emit = alpha[t, u - 1] + log_probs[t, u - 1, tokens[u - 1]] if u > 0 else -float("inf")
+            alpha[t, u] = torch.logaddexp(torch.as_tensor(stay, dtype=torch.float64),
+                                          torch.as_tensor(emit, dtype=torch.float64))
+    return -float(alpha[-1, -1] + log_probs[-1, -1, blank])
+
+
+def test_the_streaming_transducer_transcribes_and_scores_as_speechbrain_streams_it(tmp_path):
+    """Transcript = the tokens of SpeechBrain's own ``encode_chunk`` + streaming greedy search over the chunks;
+    score = the transducer NLL of the text, recomputed here by the lattice recursion from the joint of those streamed
+    states and the prediction network fed the tokens after a leading blank."""
+    import itertools
+
+    from speechbrain.utils.streaming import split_fixed_chunks
+
+    folder = replicas.speechbrain_streaming_conformer_librispeech(tmp_path / "replica",
+                                                                  **replicas.SPEECHBRAIN_STREAMING_TINY)
+    backend = load_backend("speechbrain_streaming_conformer_librispeech", source=str(folder), chunk_size=8,
+                           left_context_chunks=2)
+    asr = backend.asr
+    waveform = torch.randn(1, 16_000) * 0.1
+    context = asr.make_streaming_context(backend.config)
+    flush = [torch.zeros(1, backend.chunk_samples)] * backend.flush_chunks
+    encoded, tokens = [], []
+    for chunk in itertools.chain(split_fixed_chunks(waveform, backend.chunk_samples), flush):
+        encoded.append(asr.encode_chunk(context, chunk))
+        tokens += [int(i) for i in asr.hparams.decoding_function(encoded[-1], context.decoder_context)[0]]
+    assert len(encoded) > 3  # several chunks, each with its left context
+    assert backend.transcribe(waveform, torch.tensor([16_000])) == [backend.tokenizer.decode_ids(tokens)]
+
+    ids = backend.tokenizer.encode_as_ids("OPEN THE DOOR")
+    modules = asr.mods
+    history = torch.tensor([[0, *ids]])
+    with torch.no_grad():
+        predicted = modules.proj_dec(modules.dec(modules.emb(history))[0])
+        joint = modules.Tjoint(torch.cat(encoded, dim=1).unsqueeze(2), predicted.unsqueeze(1))
+        log_probs = modules.transducer_lin(joint).log_softmax(-1)[0]
+    expected = _transducer_nll_by_lattice(log_probs, ids, blank=0)
+    assert backend.score(waveform, torch.tensor([16_000]), ["open the door"])[0] == pytest.approx(expected, rel=1e-4)
+    blanks_only = -float(log_probs[:, 0, 0].sum())
+    assert backend.score(waveform, torch.tensor([16_000]), [""])[0] == pytest.approx(blanks_only, rel=1e-4)
+
+
 def test_a_missing_speechbrain_model_stops_with_its_fetch_command(tmp_path, monkeypatch):
     import huggingface_hub.constants
 

@@ -6,8 +6,8 @@ Families (each a ``load_backend`` name taking a ``source``):
         data2vec-audio), by hub id (in the local Hugging Face cache) or folder;
     ``torchaudio_rnnt``: a torchaudio RNN-T pipeline bundle (option ``bundle``), from torch hub's folder;
     ``torchaudio_ctc``: a torchaudio wav2vec 2.0 / HuBERT CTC pipeline bundle (option ``bundle``), likewise;
-    ``speechbrain``: a SpeechBrain ``EncoderDecoderASR`` / ``EncoderASR`` (options ``source``, ``interface``), by hub
-        id (in the local Hugging Face cache) or folder;
+    ``speechbrain``: a SpeechBrain ``EncoderDecoderASR`` / ``EncoderASR`` / ``StreamingASR`` transducer (options
+        ``source``, ``interface``), by hub id (in the local Hugging Face cache) or folder;
     ``hf_whisper``: any Hugging Face Whisper checkpoint (option ``source``), by hub id or folder.
 """
 
@@ -58,6 +58,10 @@ CATALOG: dict[str, PretrainedModel] = {
     "speechbrain_crdnn_librispeech": PretrainedModel(
         "speechbrain", {"source": "speechbrain/asr-crdnn-rnnlm-librispeech", "interface": "EncoderDecoderASR"},
         "SpeechBrain's LibriSpeech CRDNN (CNN + RNN + DNN encoder, attentional GRU decoder), with an RNN LM"),
+    "speechbrain_streaming_conformer_librispeech": PretrainedModel(
+        "speechbrain", {"source": "speechbrain/asr-streaming-conformer-librispeech", "interface": "StreamingASR"},
+        "SpeechBrain's LibriSpeech streaming Conformer transducer (12 Conformer layers, LSTM prediction network, "
+        "1,000 unigram pieces), greedy search over 0.96 s chunks with 4 chunks of left context"),
     "whisper_tiny_en": PretrainedModel("hf_whisper", {"source": "openai/whisper-tiny.en"},
                                        "OpenAI Whisper tiny.en from the Hugging Face hub (39 M parameters)"),
     "whisper_base_en": PretrainedModel("hf_whisper", {"source": "openai/whisper-base.en"},

@@ -71,9 +71,14 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
 
         return TorchaudioCTCBackend(options["bundle"], device=device)
     if family == "speechbrain":
+        folder = catalog.hugging_face_folder(options["source"], catalog.MARKER_FILE[family])
+        if options.get("interface") == "StreamingASR":
+            from lit_modules.backends.speechbrain_streaming import SpeechBrainStreamingBackend
+
+            extra = {key: options[key] for key in ("savedir", "chunk_size", "left_context_chunks") if key in options}
+            return SpeechBrainStreamingBackend(str(folder), device=device, **extra)
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
 
-        folder = catalog.hugging_face_folder(options["source"], catalog.MARKER_FILE[family])
         extra = {key: options[key] for key in ("interface", "beam_size", "savedir") if key in options}
         return SpeechBrainBackend(str(folder), device=device, **extra)
     if family == "hf_whisper":

@@ -231,10 +231,158 @@ def speechbrain_conformer_librispeech(folder: Path, seed: int = 0, beam_size: in
     pretrainer's ``normalizer.ckpt``, ``asr.ckpt`` (CNN, Transformer, seq_lin, ctc_lin), ``lm.ckpt`` and
     ``tokenizer.ckpt`` (a SentencePiece unigram model, upper-case text, unk 0 / bos 1 / eos 2). ``sizes`` override
     ``SPEECHBRAIN_CONFORMER_FULL_SIZE``."""
+    settings = {**SPEECHBRAIN_CONFORMER_FULL_SIZE, **sizes}
+    _save_speechbrain_folder(folder, SPEECHBRAIN_CONFORMER_HPARAMS.format(beam_size=beam_size, **settings),
+                             {"asr.ckpt": "asr_model", "lm.ckpt": "lm_model"}, settings["pieces"], seed)
+    return folder
+
+
+# The inference hyperparams.yaml of speechbrain/asr-streaming-conformer-librispeech, as its layout goes: the
+# LibriSpeech transducer recipe's model (conformer_transducer.yaml: 12 Conformer layers of width 512, 8 heads,
+# feed-forward 2048, GELU, rotary-position attention, trained with dynamic chunks; a 1-layer LSTM prediction network
+# of 512 over one-hot tokens; sum joint of width 640; 1,000 unigram pieces, blank 0) decoded by StreamingASR with
+# the greedy transducer search chunk by chunk. Files: hyperparams.yaml, model.ckpt, normalizer.ckpt, tokenizer.ckpt.
+SPEECHBRAIN_STREAMING_HPARAMS = """\
+# replica of the layout of speechbrain/asr-streaming-conformer-librispeech (random weights)
+sample_rate: 16000
+n_fft: 512
+n_mels: 80
+win_length: 32
+d_model: {d_model}
+nhead: {nhead}
+num_encoder_layers: {encoder_layers}
+d_ffn: {d_ffn}
+joint_dim: {joint_dim}
+dec_dim: {dec_dim}
+output_neurons: {pieces}
+blank_index: 0
+pad_index: 0
+
+compute_features: !new:speechbrain.lobes.features.Fbank
+    sample_rate: !ref <sample_rate>
+    n_fft: !ref <n_fft>
+    n_mels: !ref <n_mels>
+    win_length: !ref <win_length>
+
+normalize: !new:speechbrain.processing.features.InputNormalization
+    norm_type: global
+
+CNN: !new:speechbrain.lobes.models.convolution.ConvolutionFrontEnd
+    input_shape: (8, 10, 80)
+    num_blocks: 2
+    num_layers_per_block: 1
+    out_channels: (64, 32)
+    kernel_sizes: (3, 3)
+    strides: (2, 2)
+    residuals: (False, False)
+
+Transformer: !new:speechbrain.lobes.models.transformer.TransformerASR.TransformerASR
+    input_size: 640
+    tgt_vocab: !ref <output_neurons>
+    d_model: !ref <d_model>
+    nhead: !ref <nhead>
+    num_encoder_layers: !ref <num_encoder_layers>
+    num_decoder_layers: 0
+    d_ffn: !ref <d_ffn>
+    dropout: 0.1
+    activation: !name:torch.nn.GELU
+    encoder_module: conformer
+    attention_type: RoPEMHA
+    normalize_before: True
+    causal: False
+
+enc: !new:speechbrain.lobes.models.transformer.TransformerASR.EncoderWrapper
+    transformer: !ref <Transformer>
+
+proj_enc: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <d_model>
+    n_neurons: !ref <joint_dim>
+    bias: False
+
+proj_dec: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <dec_dim>
+    n_neurons: !ref <joint_dim>
+    bias: False
+
+emb: !new:speechbrain.nnet.embedding.Embedding
+    num_embeddings: !ref <output_neurons>
+    consider_as_one_hot: True
+    blank_id: !ref <blank_index>
+
+dec: !new:speechbrain.nnet.RNN.LSTM
+    input_shape: [null, null, !ref <output_neurons> - 1]
+    hidden_size: !ref <dec_dim>
+    num_layers: 1
+    re_init: True
+
+Tjoint: !new:speechbrain.nnet.transducer.transducer_joint.Transducer_joint
+    joint: sum
+    nonlinearity: !name:torch.nn.GELU
+
+transducer_lin: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <joint_dim>
+    n_neurons: !ref <output_neurons>
+    bias: False
+
+Greedysearcher: !new:speechbrain.decoders.transducer.TransducerBeamSearcher
+    decode_network_lst: [!ref <emb>, !ref <dec>, !ref <proj_dec>]
+    tjoint: !ref <Tjoint>
+    classifier_network: [!ref <transducer_lin>]
+    blank_id: !ref <blank_index>
+    beam_size: 1
+    nbest: 1
+
+tokenizer: !new:sentencepiece.SentencePieceProcessor
+
+make_tokenizer_streaming_context: !name:speechbrain.tokenizers.SentencePiece.SentencePieceDecoderStreamingContext
+tokenizer_decode_streaming: !name:speechbrain.tokenizers.SentencePiece.spm_decode_preserve_leading_space
+
+make_decoder_streaming_context: !name:speechbrain.decoders.transducer.TransducerGreedySearcherStreamingContext
+decoding_function: !name:speechbrain.decoders.transducer.TransducerBeamSearcher.transducer_greedy_decode_streaming
+    - !ref <Greedysearcher>
+
+fea_streaming_extractor: !new:speechbrain.lobes.features.StreamingFeatureWrapper
+    module: !new:speechbrain.nnet.containers.LengthsCapableSequential
+        - !ref <compute_features>
+        - !ref <normalize>
+        - !ref <CNN>
+    properties: !apply:speechbrain.utils.filter_analysis.stack_filter_properties
+        - [!ref <compute_features>, !ref <CNN>]
+
+model: !new:torch.nn.ModuleList
+    - [!ref <CNN>, !ref <enc>, !ref <emb>, !ref <dec>, !ref <proj_enc>, !ref <proj_dec>, !ref <transducer_lin>]
+
+modules:
+    CNN: !ref <CNN>
+    enc: !ref <enc>
+    emb: !ref <emb>
+    dec: !ref <dec>
+    Tjoint: !ref <Tjoint>
+    transducer_lin: !ref <transducer_lin>
+    normalize: !ref <normalize>
+    proj_enc: !ref <proj_enc>
+    proj_dec: !ref <proj_dec>
+
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        model: !ref <model>
+        normalizer: !ref <normalize>
+        tokenizer: !ref <tokenizer>
+"""
+# model.ckpt at the recipe's configuration (the published checkpoint's size could not be checked offline)
+SPEECHBRAIN_STREAMING_PARAMETERS = 78_455_800
+SPEECHBRAIN_STREAMING_FULL_SIZE = dict(d_model=512, nhead=8, encoder_layers=12, d_ffn=2048, joint_dim=640,
+                                       dec_dim=512, pieces=1000)
+SPEECHBRAIN_STREAMING_TINY = dict(d_model=64, nhead=2, encoder_layers=2, d_ffn=128, joint_dim=48, dec_dim=32,
+                                  pieces=64)
+
+
+def _save_speechbrain_folder(folder: Path, text: str, checkpoints: dict[str, str], pieces: int, seed: int) -> None:
+    """``hyperparams.yaml`` = ``text``, the global feature normalizer fitted on noise (``normalizer.ckpt``), each
+    ``checkpoints`` entry (file name -> hparams key) as a state dict, and a SentencePiece unigram ``tokenizer.ckpt``
+    (upper-case text, unk 0 / bos 1 / eos 2) of ``pieces`` pieces."""
     from hyperpyyaml import load_hyperpyyaml
 
-    settings = {**SPEECHBRAIN_CONFORMER_FULL_SIZE, **sizes}
-    text = SPEECHBRAIN_CONFORMER_HPARAMS.format(beam_size=beam_size, **settings)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "hyperparams.yaml").write_text(text, encoding="utf-8")
     torch.manual_seed(seed)
@@ -244,10 +392,19 @@ def speechbrain_conformer_librispeech(folder: Path, seed: int = 0, beam_size: in
     features = hparams["compute_features"](torch.randn(2, 16_000) * 0.1)
     normalize(features, torch.ones(2))
     normalize._save(folder / "normalizer.ckpt")
-    torch.save(hparams["asr_model"].state_dict(), folder / "asr.ckpt")
-    torch.save(hparams["lm_model"].state_dict(), folder / "lm.ckpt")
-    (folder / "tokenizer.ckpt").write_bytes(_sentencepiece_model(settings["pieces"], "unigram", seed, upper=True,
+    for file, key in checkpoints.items():
+        torch.save(hparams[key].state_dict(), folder / file)
+    (folder / "tokenizer.ckpt").write_bytes(_sentencepiece_model(pieces, "unigram", seed, upper=True,
                                                                  unk_id=0, bos_id=1, eos_id=2, pad_id=-1))
+
+
+def speechbrain_streaming_conformer_librispeech(folder: Path, seed: int = 0, **sizes) -> Path:
+    """A folder laid out like ``speechbrain/asr-streaming-conformer-librispeech`` (``StreamingASR``):
+    ``hyperparams.yaml``, ``model.ckpt`` (CNN, encoder, prediction network, projections, output layer),
+    ``normalizer.ckpt`` and ``tokenizer.ckpt``. ``sizes`` override ``SPEECHBRAIN_STREAMING_FULL_SIZE``."""
+    settings = {**SPEECHBRAIN_STREAMING_FULL_SIZE, **sizes}
+    _save_speechbrain_folder(folder, SPEECHBRAIN_STREAMING_HPARAMS.format(**settings), {"model.ckpt": "model"},
+                             settings["pieces"], seed)
     return folder
 
 

@@ -43,7 +43,8 @@ class SpeechBrainBackend(ASRBackend):
     """Args:
         source: folder (or a hub id in the local Hugging Face cache) with ``hyperparams.yaml``.
         savedir: where SpeechBrain collects the model files (default ``default_savedir(source)``).
-        interface: ``"EncoderDecoderASR"`` (attention / transducer decoders) or ``"EncoderASR"`` (CTC).
+        interface: ``"EncoderDecoderASR"`` (attention decoders) or ``"EncoderASR"`` (CTC); streaming transducers
+            (``StreamingASR``) load through ``speechbrain_streaming.SpeechBrainStreamingBackend``.
         beam_size: overrides the decoder's beam width (None: the model's own).
         device: where it runs.
 
