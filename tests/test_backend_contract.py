@@ -13,8 +13,8 @@ from datamodules.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, UnsupportedCapabilityError
 
 BACKENDS = ["conformer_ctc", "rnnt", "wav2vec2", "wav2vec2_base_960h", "emformer_rnnt_librispeech",
-            "speechbrain_conformer_librispeech", "speechbrain_streaming_conformer_librispeech", "whisper", "speechbrain",
-            "pocketsphinx"]
+            "speechbrain_conformer_librispeech", "speechbrain_streaming_conformer_librispeech",
+            "speechbrain_crdnn_librispeech", "whisper", "speechbrain", "pocketsphinx"]
 
 
 def _make_backend(name: str, folder) -> ASRBackend:
@@ -63,6 +63,12 @@ def _make_backend(name: str, folder) -> ASRBackend:
 
         folder = speechbrain_streaming_conformer_librispeech(folder / "replica", **SPEECHBRAIN_STREAMING_TINY)
         return load_backend("speechbrain_streaming_conformer_librispeech", source=str(folder))
+    if name == "speechbrain_crdnn_librispeech":  # CRDNN + attentional GRU decoder layout, narrower
+        from lit_modules.backends.registry import load_backend
+        from lit_modules.backends.replicas import SPEECHBRAIN_CRDNN_TINY, speechbrain_crdnn_librispeech
+
+        folder = speechbrain_crdnn_librispeech(folder / "replica", beam_size=2, **SPEECHBRAIN_CRDNN_TINY)
+        return load_backend("speechbrain_crdnn_librispeech", source=str(folder))
     if name == "speechbrain":
         from lit_modules.backends.speechbrain_backend import SpeechBrainBackend
         from tests.speechbrain_fixture import build_speechbrain_encoder_asr

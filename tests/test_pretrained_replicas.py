@@ -255,6 +255,37 @@ def test_the_streaming_transducer_transcribes_and_scores_as_speechbrain_streams_
     assert backend.score(waveform, torch.tensor([16_000]), [""])[0] == pytest.approx(blanks_only, rel=1e-4)
 
 
+def test_the_crdnn_score_is_its_attentional_decoders_loss_without_ctc(tmp_path):
+    """The CRDNN decodes without a CTC scorer (LM + coverage only), so its score is the attentional GRU decoder's
+    NLL of the tokens + eos, teacher-forced from bos, recomputed here with SpeechBrain's own ``nll_loss``."""
+    from speechbrain.nnet.losses import nll_loss
+
+    folder = replicas.speechbrain_crdnn_librispeech(tmp_path / "replica", beam_size=2,
+                                                    **replicas.SPEECHBRAIN_CRDNN_TINY)
+    backend = load_backend("speechbrain_crdnn_librispeech", source=str(folder))
+    lm = list(backend.scorer_modules.parameters())  # the RNN LM, frozen with the rest
+    assert backend.ctc_weight == 0.0 and lm and not any(p.requires_grad for p in lm)
+    waveform = torch.randn(1, 20_000) * 0.1
+    ids = backend.tokenizer.encode_as_ids("OPEN THE DOOR")
+    searcher = backend.searcher
+    with torch.no_grad():
+        states = backend.asr.encode_batch(waveform, torch.ones(1))
+        decoded, _ = searcher.dec(searcher.emb(torch.tensor([[0, *ids]])), states, torch.ones(1))
+        expected = nll_loss(searcher.fc(decoded).log_softmax(-1), torch.tensor([[*ids, 0]]), torch.ones(1),
+                            reduction="sum")
+    score = backend.score(waveform, torch.tensor([20_000]), ["open the door"])[0]
+    assert score == pytest.approx(float(expected.sum()), rel=1e-4)
+
+
+@pytest.mark.slow
+def test_speechbrain_crdnn_loads_at_full_size(tmp_path):
+    folder = replicas.speechbrain_crdnn_librispeech(tmp_path / "asr-crdnn-rnnlm-librispeech")
+    backend = load_backend("speechbrain_crdnn_librispeech", source=str(folder), beam_size=1)
+    assert sum(p.numel() for p in backend.parameters()) == replicas.SPEECHBRAIN_CRDNN_PARAMETERS
+    states, frames = backend.hidden(torch.randn(1, 24_000) * 0.1, torch.tensor([24_000]), "encoder.output")
+    assert states.shape == (1, 37, 512) and frames.tolist() == [37]
+
+
 def test_a_missing_speechbrain_model_stops_with_its_fetch_command(tmp_path, monkeypatch):
     import huggingface_hub.constants
 

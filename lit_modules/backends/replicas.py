@@ -408,6 +408,158 @@ def speechbrain_streaming_conformer_librispeech(folder: Path, seed: int = 0, **s
     return folder
 
 
+# The inference hyperparams.yaml of speechbrain/asr-crdnn-rnnlm-librispeech, as its layout goes: the LibriSpeech
+# seq2seq recipe's model (train_BPE_1000.yaml: 40 filterbanks; CRDNN = 2 CNN blocks of 128 / 256 channels, 4x time
+# pooling, 4 bidirectional LSTM layers of 1,024, 2 DNN blocks of 512; a location-aware attentional GRU decoder of
+# 1,024 over 128-dim embeddings; 1,000 unigram pieces, bos = eos = 0) and its RNN LM (2 LSTM layers of 2,048), decoded
+# by beam search with the LM and a coverage penalty. Files: hyperparams.yaml, asr.ckpt, lm.ckpt, normalizer.ckpt,
+# tokenizer.ckpt.
+SPEECHBRAIN_CRDNN_HPARAMS = """\
+# replica of the layout of speechbrain/asr-crdnn-rnnlm-librispeech (random weights)
+sample_rate: 16000
+n_fft: 400
+n_mels: 40
+output_neurons: {pieces}
+emb_size: {emb_size}
+dnn_neurons: {dnn_neurons}
+dec_neurons: {dec_neurons}
+bos_index: 0
+eos_index: 0
+
+compute_features: !new:speechbrain.lobes.features.Fbank
+    sample_rate: !ref <sample_rate>
+    n_fft: !ref <n_fft>
+    n_mels: !ref <n_mels>
+
+normalize: !new:speechbrain.processing.features.InputNormalization
+    norm_type: global
+
+enc: !new:speechbrain.lobes.models.CRDNN.CRDNN
+    input_shape: [null, null, !ref <n_mels>]
+    activation: !name:torch.nn.LeakyReLU
+    dropout: 0.15
+    cnn_blocks: 2
+    cnn_channels: {cnn_channels}
+    cnn_kernelsize: (3, 3)
+    inter_layer_pooling_size: (2, 2)
+    time_pooling: True
+    using_2d_pooling: False
+    time_pooling_size: 4
+    rnn_class: !name:speechbrain.nnet.RNN.LSTM
+    rnn_layers: {rnn_layers}
+    rnn_neurons: {rnn_neurons}
+    rnn_bidirectional: True
+    rnn_re_init: True
+    dnn_blocks: 2
+    dnn_neurons: !ref <dnn_neurons>
+    use_rnnp: False
+
+emb: !new:speechbrain.nnet.embedding.Embedding
+    num_embeddings: !ref <output_neurons>
+    embedding_dim: !ref <emb_size>
+
+dec: !new:speechbrain.nnet.RNN.AttentionalRNNDecoder
+    enc_dim: !ref <dnn_neurons>
+    input_size: !ref <emb_size>
+    rnn_type: gru
+    attn_type: location
+    hidden_size: !ref <dec_neurons>
+    attn_dim: {attn_dim}
+    num_layers: 1
+    scaling: 1.0
+    channels: 10
+    kernel_size: 100
+    re_init: True
+    dropout: 0.15
+
+ctc_lin: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <dnn_neurons>
+    n_neurons: !ref <output_neurons>
+
+seq_lin: !new:speechbrain.nnet.linear.Linear
+    input_size: !ref <dec_neurons>
+    n_neurons: !ref <output_neurons>
+
+lm_model: !new:speechbrain.lobes.models.RNNLM.RNNLM
+    output_neurons: !ref <output_neurons>
+    embedding_dim: !ref <emb_size>
+    activation: !name:torch.nn.LeakyReLU
+    dropout: 0.0
+    rnn_layers: 2
+    rnn_neurons: {lm_neurons}
+    dnn_blocks: 1
+    dnn_neurons: {lm_dnn_neurons}
+    return_hidden: True
+
+tokenizer: !new:sentencepiece.SentencePieceProcessor
+
+asr_model: !new:torch.nn.ModuleList
+    - [!ref <enc>, !ref <emb>, !ref <dec>, !ref <ctc_lin>, !ref <seq_lin>]
+
+encoder: !new:speechbrain.nnet.containers.LengthsCapableSequential
+    input_shape: [null, null]
+    compute_features: !ref <compute_features>
+    normalize: !ref <normalize>
+    model: !ref <enc>
+
+coverage_scorer: !new:speechbrain.decoders.scorer.CoverageScorer
+    vocab_size: !ref <output_neurons>
+
+rnnlm_scorer: !new:speechbrain.decoders.scorer.RNNLMScorer
+    language_model: !ref <lm_model>
+    temperature: 1.25
+
+scorer: !new:speechbrain.decoders.scorer.ScorerBuilder
+    full_scorers: [!ref <rnnlm_scorer>, !ref <coverage_scorer>]
+    weights:
+        rnnlm: 0.5
+        coverage: 1.5
+
+decoder: !new:speechbrain.decoders.S2SRNNBeamSearcher
+    embedding: !ref <emb>
+    decoder: !ref <dec>
+    linear: !ref <seq_lin>
+    bos_index: !ref <bos_index>
+    eos_index: !ref <eos_index>
+    min_decode_ratio: 0.0
+    max_decode_ratio: 1.0
+    beam_size: {beam_size}
+    eos_threshold: 1.5
+    using_max_attn_shift: True
+    max_attn_shift: 240
+    temperature: 1.25
+    scorer: !ref <scorer>
+
+modules:
+    encoder: !ref <encoder>
+    decoder: !ref <decoder>
+    lm_model: !ref <lm_model>
+
+pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+    loadables:
+        normalizer: !ref <normalize>
+        asr: !ref <asr_model>
+        lm: !ref <lm_model>
+        tokenizer: !ref <tokenizer>
+"""
+SPEECHBRAIN_CRDNN_PARAMETERS = 172_472_618  # asr.ckpt + lm.ckpt (53,104,104) at the recipe's configuration
+SPEECHBRAIN_CRDNN_FULL_SIZE = dict(pieces=1000, emb_size=128, dnn_neurons=512, dec_neurons=1024, attn_dim=1024,
+                                   cnn_channels="(128, 256)", rnn_layers=4, rnn_neurons=1024, lm_neurons=2048,
+                                   lm_dnn_neurons=512)
+SPEECHBRAIN_CRDNN_TINY = dict(pieces=64, emb_size=16, dnn_neurons=32, dec_neurons=32, attn_dim=32,
+                              cnn_channels="(8, 16)", rnn_layers=2, rnn_neurons=32, lm_neurons=32, lm_dnn_neurons=32)
+
+
+def speechbrain_crdnn_librispeech(folder: Path, seed: int = 0, beam_size: int = 80, **sizes) -> Path:
+    """A folder laid out like ``speechbrain/asr-crdnn-rnnlm-librispeech``: ``hyperparams.yaml``, ``asr.ckpt`` (CRDNN,
+    embedding, attentional decoder, CTC and output layers), ``lm.ckpt``, ``normalizer.ckpt``, ``tokenizer.ckpt``.
+    ``sizes`` override ``SPEECHBRAIN_CRDNN_FULL_SIZE``."""
+    settings = {**SPEECHBRAIN_CRDNN_FULL_SIZE, **sizes}
+    _save_speechbrain_folder(folder, SPEECHBRAIN_CRDNN_HPARAMS.format(beam_size=beam_size, **settings),
+                             {"asr.ckpt": "asr_model", "lm.ckpt": "lm_model"}, settings["pieces"], seed)
+    return folder
+
+
 TORCHAUDIO_WAV2VEC2_ASR_BASE_PARAMETERS = 94_393_245  # 29 output characters (the published size: "94.4M")
 
 
