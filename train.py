@@ -3,31 +3,11 @@
 Subcommands fit / validate / test / predict; components come from the YAML (``class_path`` / ``init_args``);
 configs compose (``--config a.yaml --config b.yaml``, last wins). A checkpoint given with ``--ckpt_path`` is loaded
 with ``weights_only=True`` (tensors and plain values only: a checkpoint cannot run code) unless
-``--weights_only=false`` is passed for a trusted one.
+``--weights_only=false`` is passed for a trusted one. With an adversarial data module (``configs/bnn.yaml``) its
+missing campaigns are generated first (``lit_modules.cli``).
 """
 
-from lightning.pytorch.cli import LightningCLI
-
-import lightning as L
-
-
-class SafeLoadingCLI(LightningCLI):
-    """The Lightning CLI with ``weights_only=True`` as the default of every subcommand's checkpoint loading."""
-
-    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
-        kwargs = super()._prepare_subcommand_kwargs(subcommand)
-        if kwargs.get("weights_only") is None:
-            kwargs["weights_only"] = True
-        return kwargs
-
-
-def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
-    """Build (and with ``run``, execute) the CLI; ``args`` instead of ``sys.argv`` lets tests call it in-process."""
-    return SafeLoadingCLI(
-        L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
-        args=args, run=run, save_config_kwargs={"overwrite": True},
-    )
-
+from lit_modules.cli import cli_main
 
 if __name__ == "__main__":
     cli_main()

@@ -12,7 +12,7 @@ import jiwer
 import numpy as np
 
 from attacks.oracle import QueryOracle, QueryResult
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 
 TARGET_PHRASE = "OPEN THE DOOR"
 _TARGET_CHARACTERS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz' ")

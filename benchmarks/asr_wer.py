@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from attacks.perturbation import gaussian_noise_at_snr
 from datamodules import LibriSpeechDataModule
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
 from lit_modules.backends.provisioning import provision
 from lit_modules.backends.registry import (BACKEND_NAMES, DEFAULT_DECODING, TRAINED, default_language_model,
                                           load_backend)

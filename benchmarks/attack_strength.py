@@ -15,24 +15,23 @@ Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 
 import numpy as np
 import torch
 
-from attacks.campaign import GoalSpec, PriorSpec, SourceUtterance, build_by_name, run_campaign
+from campaigns.campaign import GoalSpec, SourceUtterance
+from campaigns.launcher import CampaignJob, CampaignLauncher
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
-from attacks.oracle import OracleServer
 from attacks.zeroth_order import ZerothOrderAttack
 from datamodules import LibriSpeechDataModule
-from datamodules.audio_io import load_audio
-from datamodules.cache_dir import default_cache_dir
+from core.audio_io import load_audio
+from core.cache_dir import default_cache_dir
 from evaluation.plots import success_curves
 from lit_modules.backends.registry import TRAINED
-from lit_modules.surrogate import surrogate_members
+from lit_modules.surrogate import prior_members
 
 ATTACKS = {"AE": EvolutionaryAttack, "AZ": ZerothOrderAttack}
 BUDGETS = {"linf": PerturbationBudget("linf", delta_max=0.01), "snr": PerturbationBudget("snr", snr_db=10.0)}
@@ -65,12 +64,6 @@ def success_by(records: list[dict], queries: int) -> float:
     """Share of utterances attacked successfully within ``queries`` (from each run's history)."""
     hits = [any(q <= queries and ok for q, _, ok in r["history"]) for r in records]
     return float(np.mean(hits)) if hits else float("nan")
-
-
-def prior_members(args) -> list[dict]:
-    """The transfer prior's members from ``--prior-checkpoint`` and ``--surrogates`` (trained here when missing)."""
-    return ([{"backend": args.prior_backend, "checkpoint": c} for c in args.prior_checkpoint or []]
-            + surrogate_members(args.surrogates or [], train_missing=True))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -134,56 +127,53 @@ def main(argv: list[str] | None = None) -> dict:
             options = {"min_context_s": args.whisper_context}
         label = backend + ("-greedy" if "decoding" in options else
                            f"-context{options['min_context_s']:g}s" if "min_context_s" in options else "")
-        factory = functools.partial(build_by_name, "lit_modules.target_system.build_system", backend=backend, **options)
         if args.threads:
             torch.set_num_threads(args.threads)
         per_query = ({} if args.no_reference_timing
                      else forward_seconds_per_query(backend, options, sources, 32, "OPEN THE DOOR"))
-        members = prior_members(args)
-        prior = None if not members else PriorSpec(functools.partial(
-            build_by_name, "lit_modules.surrogate.build_surrogate", members=members), {"members": members})
-        with OracleServer(factory, threads=args.threads) as server:
-            for name in args.attacks:
-                tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
-                                            ("transfer_steps", args.transfer_steps),
-                                            ("prior_samples", args.prior_samples), ("envelope", args.envelope))
-                          if v is not None}
-                if name == "AE" and args.gradient_phase is not None:
-                    tuning["gradient_phase"] = args.gradient_phase
-                attack = ATTACKS[name](basis=args.basis, **tuning)
-                for goal_kind in args.goals:
-                    for mode in args.modes:
-                        goal = GoalSpec(goal_kind)
-                        cache = run_campaign(sources, factory, label, attack, goal, BUDGETS[mode], cache_root,
-                                             query_budget=args.query_budget, seed=args.seed, server=server,
-                                             prior=prior, threads=args.threads)
-                        records = [r for r in cache.records() if r["utterance_id"] in {s.utterance_id for s in sources}]
-                        if not records:
-                            continue
-                        successes = [r for r in records if r["success"]]
-                        histories[f"{name} {goal_kind} {BUDGETS[mode].label} (n={len(records)})"] = [
-                            r["history"] for r in records]
-                        queries = sum(r["queries"] for r in records)
-                        wall = sum(r["wall_time_s"] for r in records)
-                        row = {
-                            "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else "") + (" (flat)" if args.envelope is False else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
-                            "utterances": len(records),
-                            f"success_at_{args.early_budget}": success_by(records, args.early_budget),
-                            f"success_at_{args.query_budget}": success_by(records, args.query_budget),
-                            "mean_queries_successful": float(np.mean([r["queries"] for r in successes])) if successes else None,
-                            "mean_snr_db": float(np.mean(finite)) if (finite := [r["snr_db"] for r in records
-                                                                                 if np.isfinite(r["snr_db"])]) else None,
-                            "unchanged": sum(not np.isfinite(r["snr_db"]) for r in records),
-                            "max_linf": float(max(r["linf"] for r in records)),
-                            "min_mfcc_similarity": float(min(r["mfcc_similarity"] for r in records)),
-                            "seconds_per_utterance": wall / len(records),
-                            "oracle_efficiency": (wall / sum(r["queries"] * per_query[r["utterance_id"]]
-                                                             for r in records)) if per_query else None,
-                            "served_efficiency": (wall / served if (served := sum(r.get("system_time_s", 0.0)
-                                                                                  for r in records)) > 0 else None),
-                            "examples": [(r["transcript_clean"], r["transcript_adversarial"]) for r in records[:2]],
-                        }
-                        rows.append(row)
+        members = prior_members(args.prior_backend, args.prior_checkpoint, args.surrogates)
+        prior = {"members": members} if members else None
+        jobs = []
+        for name in args.attacks:
+            tuning = {k: v for k, v in (("smoothing", args.smoothing), ("estimator", args.estimator),
+                                        ("transfer_steps", args.transfer_steps),
+                                        ("prior_samples", args.prior_samples), ("envelope", args.envelope))
+                      if v is not None}
+            if name == "AE" and args.gradient_phase is not None:
+                tuning["gradient_phase"] = args.gradient_phase
+            attack = ATTACKS[name](basis=args.basis, **tuning)
+            jobs += [(name, tuning, goal_kind, mode, CampaignJob(attack, sources, GoalSpec(goal_kind), BUDGETS[mode],
+                                                                 prior))
+                     for goal_kind in args.goals for mode in args.modes]
+        launcher = CampaignLauncher({"backend": backend, **options}, cache_root, args.query_budget, args.seed)
+        stores = launcher.launch([job for *_, job in jobs], threads=args.threads)
+        for (name, tuning, goal_kind, mode, _), cache in zip(jobs, stores):
+            records = [r for r in cache.records() if r["utterance_id"] in {s.utterance_id for s in sources}]
+            if not records:
+                continue
+            successes = [r for r in records if r["success"]]
+            histories[f"{name} {goal_kind} {BUDGETS[mode].label} (n={len(records)})"] = [
+                r["history"] for r in records]
+            wall = sum(r["wall_time_s"] for r in records)
+            row = {
+                "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else "") + (" (flat)" if args.envelope is False else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
+                "utterances": len(records),
+                f"success_at_{args.early_budget}": success_by(records, args.early_budget),
+                f"success_at_{args.query_budget}": success_by(records, args.query_budget),
+                "mean_queries_successful": float(np.mean([r["queries"] for r in successes])) if successes else None,
+                "mean_snr_db": float(np.mean(finite)) if (finite := [r["snr_db"] for r in records
+                                                                     if np.isfinite(r["snr_db"])]) else None,
+                "unchanged": sum(not np.isfinite(r["snr_db"]) for r in records),
+                "max_linf": float(max(r["linf"] for r in records)),
+                "min_mfcc_similarity": float(min(r["mfcc_similarity"] for r in records)),
+                "seconds_per_utterance": wall / len(records),
+                "oracle_efficiency": (wall / sum(r["queries"] * per_query[r["utterance_id"]]
+                                                 for r in records)) if per_query else None,
+                "served_efficiency": (wall / served if (served := sum(r.get("system_time_s", 0.0)
+                                                                      for r in records)) > 0 else None),
+                "examples": [(r["transcript_clean"], r["transcript_adversarial"]) for r in records[:2]],
+            }
+            rows.append(row)
         results[label] = {"backend_seconds_per_query": per_query}
         if histories:
             plot = success_curves(histories, args.query_budget, out_dir / f"attack_strength_{label}.png",

@@ -1,17 +1,17 @@
 """Kill a campaign again and again, resume it, and check that nothing was lost or duplicated; then feed the data
-module and ``python -m attacks`` every kind of malformed audio.
+module and ``python attack.py`` every kind of malformed audio.
 
     python benchmarks/chaos.py                    # 5 kills, 10 utterances, Whisper tiny.en (the embedded default)
     python benchmarks/chaos.py --kills 3 --skip-malformed
 
-Part 1 runs ``python -m attacks`` once uninterrupted, then again into another cache folder, killing its whole process
+Part 1 runs ``python attack.py`` once uninterrupted, then again into another cache folder, killing its whole process
 group (the campaign, its oracle server and its attacker) ``--kills`` times: alternately *inside* an audio write and
 *inside* a manifest append of the attack cache (the process dies with half of that write on disk, as SIGKILL leaves
 it), and with SIGKILL at random moments; after each kill the same command resumes. It then compares the two caches:
 the same utterance ids, the same audio bytes, the same records (timings aside), no manifest line twice.
 
 Part 2 writes a small LibriSpeech-layout corpus per kind of malformed input (two good utterances around the bad one)
-and reports what the data module (``on_bad_input`` error and skip) and ``python -m attacks`` make of it: an error that
+and reports what the data module (``on_bad_input`` error and skip) and ``python attack.py`` make of it: an error that
 names the file, a counted skip, or a logged conversion, and how many examples the attack command kept.
 
 Prints both tables and writes them to ``<cache>/results/chaos-<time>/chaos.json``.
@@ -59,20 +59,21 @@ def die_inside_write(kind: str, nth: int) -> None:
 
 
 def child(fault: str | None, attack_args: list[str]) -> None:
-    """``python -m attacks <attack_args>`` in this process, with the fault (``audio:N`` / ``manifest:N``) installed."""
+    """``python attack.py <attack_args>`` in this process, with the fault (``audio:N`` / ``manifest:N``) installed."""
     import runpy
 
     if fault:
         kind, nth = fault.split(":")
         die_inside_write(kind, int(nth))
-    sys.argv = ["attacks", *attack_args]
-    runpy.run_module("attacks", run_name="__main__", alter_sys=True)
+    script = str(REPO_ROOT / "attack.py")
+    sys.argv = [script, *attack_args]
+    runpy.run_path(script, run_name="__main__")
 
 
 # ------------------------------------------------------------------------------------------------ the parent
 def run_attacks(attack_args: list[str], fault: str | None = None, kill_after_s: float | None = None,
                 log_file: Path | None = None) -> dict:
-    """One ``python -m attacks`` run in its own process group; returns how it ended."""
+    """One ``python attack.py`` run in its own process group; returns how it ended."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", *(["--fault", fault] if fault else []), "--",
                *attack_args]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
@@ -114,7 +115,7 @@ def manifest_lines(folder: Path | None) -> list[dict]:
 
 def compare(reference: Path, resumed: Path) -> dict:
     """Lost / duplicated / differing examples of ``resumed`` against ``reference`` (two campaign folders)."""
-    from attacks.cache import AdversarialCache
+    from campaigns.store import AdversarialCache
 
     def read(folder: Path) -> dict[str, dict]:
         return {r["utterance_id"]: r for r in AdversarialCache.existing(folder).records()}
@@ -197,7 +198,7 @@ def malformed_corpora(root: Path) -> dict[str, Path]:
     import soundfile
     import torch
 
-    from datamodules.audio_io import resample
+    from core.audio_io import resample
 
     good = _good_speech(3)
     cases = ["empty file", "truncated", "corrupt header", "NaN / Inf samples", "stereo", "8 kHz", "22.05 kHz",
@@ -301,7 +302,7 @@ def malformed_inputs(root: Path, system: str, extra: list[str]) -> list[dict]:
         print(f"malformed: {case} ...", flush=True)
         rows.append({"case": case, "data module (error)": _through_data_module(corpus, "error"),
                      "data module (skip, verify_audio)": _through_data_module(corpus, "skip"),
-                     "python -m attacks": _through_attack_command(corpus, system, extra, corpus)})
+                     "python attack.py": _through_attack_command(corpus, system, extra, corpus)})
     return rows
 
 
@@ -323,10 +324,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--utterances", type=int, default=10, help="source utterances (synthetic test split)")
     parser.add_argument("--query-budget", type=int, default=30)
     parser.add_argument("--system", default="{backend: whisper, min_context_s: 10}",
-                        help="the target system's arguments (python -m attacks --system)")
+                        help="the target system's arguments (python attack.py --system)")
     parser.add_argument("--attack-config", default=str(REPO_ROOT / "configs/attacks/az.yaml"))
     parser.add_argument("--attack-args", nargs=argparse.REMAINDER, default=[],
-                        help="more arguments for python -m attacks (last; e.g. --system_factory ...)")
+                        help="more arguments for python attack.py (last; e.g. --system_factory ...)")
     parser.add_argument("--seed", type=int, default=0, help="where the random kills fall")
     parser.add_argument("--workdir", default=None, help="default: <cache>/chaos (emptied first)")
     parser.add_argument("--skip-malformed", action="store_true", help="only part 1")
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.kills < 1:
         parser.error("--kills must be >= 1")
 
-    from datamodules.cache_dir import default_cache_dir
+    from core.cache_dir import default_cache_dir
 
     workdir = Path(args.workdir) if args.workdir else default_cache_dir() / "chaos"
     shutil.rmtree(workdir, ignore_errors=True)

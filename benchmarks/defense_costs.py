@@ -14,9 +14,9 @@ import argparse
 import statistics
 from pathlib import Path
 
-from benchmarks.detector_costs import timed
+from evaluation.timing import timed
 from datamodules import LibriSpeechDataModule
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
 from evaluation.metrics import corpus_wer
 from evaluation.report import publish_rows
 from lit_modules.backends.provisioning import provision

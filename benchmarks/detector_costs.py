@@ -14,25 +14,15 @@ import argparse
 import json
 import statistics
 import tempfile
-import time
 
 import torch
 
 from datamodules import LibriSpeechDataModule
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
+from evaluation.timing import timed
 from lit_modules.detectors.activation_cache import ActivationCache
 from lit_modules.backends.registry import TRAINED
 from lit_modules.detectors.bnn_module import BNNDetectorModule
-
-
-def timed(function, repeats: int = 3) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+from campaigns.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.oracle import OracleServer
 from attacks.zeroth_order import ZerothOrderAttack
@@ -134,7 +134,7 @@ def run_attack_shard(folder: Path, device: str, precision: str) -> dict:
     """2 ranks attack 4 sources; every source must be attacked exactly once."""
     import torch.multiprocessing as mp
 
-    from attacks.cache import AdversarialCache
+    from campaigns.store import AdversarialCache
 
     folder.mkdir(parents=True, exist_ok=True)
     shard_sources(folder)  # written once, before the ranks start

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+from pathlib import Path
 
-from benchmarks import attack_strength, detector_costs
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
 from evaluation.preset import load_preset
 
 
@@ -32,6 +34,11 @@ def leaderboard_summary(path) -> list[str]:
     return rows
 
 
+def run_script(name: str, arguments: list[str]) -> None:
+    """Another benchmark script, in a process of its own (scripts never import each other); its output streams here."""
+    subprocess.run([sys.executable, str(Path(__file__).with_name(name)), *arguments], check=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="conformer_ctc")
@@ -43,11 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     layer = args.layer or load_preset("cpu").detectors.layer_for(args.backend)
     print("## Oracle efficiency (attack wall time / backend time for the same queries; 1.0 = no overhead; "
           "'vs served': the time the oracle's server spent on them)\n")
-    attack_strength.main(["--backends", args.backend, "--utterances", str(min(args.utterances, 3)),
+    run_script("attack_strength.py", ["--backends", args.backend, "--utterances", str(min(args.utterances, 3)),
                           "--query-budget", str(args.query_budget), "--early-budget", str(args.query_budget // 2),
                           "--goals", "untargeted", "--modes", "snr", "--basis", "bands"])
     print("\n## Detection overhead (S = 32) and activation-cache speed-up\n")
-    detector_costs.main(["--backends", args.backend, "--utterances", str(args.utterances)]
+    run_script("detector_costs.py", ["--backends", args.backend, "--utterances", str(args.utterances)]
                         + (["--layer", layer] if layer else []))
     print("\n## Benchmark runs (latest per task and preset)\n")
     print("\n".join(leaderboard_summary(default_cache_dir() / "benchmarks" / "leaderboard.jsonl")))

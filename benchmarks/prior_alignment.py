@@ -19,14 +19,13 @@ import torch
 
 from attacks.goals import TARGET_PHRASE
 from attacks.subspace import make_basis
-from benchmarks.attack_strength import prior_members
 from datamodules import LibriSpeechDataModule
-from datamodules.cache_dir import default_cache_dir
-from datamodules.text import normalize_transcript
+from core.cache_dir import default_cache_dir
+from core.text import normalize_transcript
 from evaluation.report import markdown_table
 from lit_modules.backends.provisioning import provision
 from lit_modules.backends.registry import TRAINED, load_backend
-from lit_modules.surrogate import build_surrogate
+from lit_modules.surrogate import build_surrogate, prior_members
 
 
 def latent_gradient(model, clean: torch.Tensor, text: str, basis, weights) -> torch.Tensor:
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     provision(args.backend)  # a small backend without a checkpoint is trained first (the explicit step)
     victim = load_backend(args.backend, **({"decoding": {"beam_size": 1}} if args.backend in TRAINED else {}))
-    members = prior_members(args)
+    members = prior_members(args.prior_backend, args.prior_checkpoint, args.surrogates)
     if not members:
         raise SystemExit("name the surrogate: --prior-checkpoint PATH ... or --surrogates BACKEND:SEED ...")
     surrogate = build_surrogate(members=members)

@@ -16,7 +16,7 @@ import argparse
 import torch
 
 from datamodules import LibriSpeechDataModule
-from datamodules.batch import pad_waveforms
+from core.batch import pad_waveforms
 from evaluation.metrics import detection
 from evaluation.report import publish_rows
 from lit_modules.backends.provisioning import provision

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from attacks.campaign import GoalSpec
-from datamodules.cache_dir import default_cache_dir
+from campaigns.campaign import GoalSpec
+from core.cache_dir import default_cache_dir
 from evaluation import scoring
 from evaluation.detector_suite import detector_workdir, train_bnn
 from evaluation.metrics import detection
 from evaluation.preset import load_preset
 from evaluation.report import publish_rows
-from evaluation.setting import adversarial_data, budget_of
+from evaluation.setting import adversarial_data, budget_of, generated
 from lit_modules.detectors.bnn_detector import BNNDetector
 from lit_modules.detectors.bnn_module import UNSUPERVISED_SCORES
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             budget = budget_of(budget_settings).label
             data = adversarial_data(preset, backend, GoalSpec("untargeted"), budget_settings,
                                     cache_root / "adversarial", preset.detectors.bnn_batch_size, progress=False)
-            data.setup("fit")
+            generated(data)
             checkpoint = train_bnn(preset, backend, data, "unsupervised", detector_workdir(cache_root, preset, data,
                                                                                           budget))
             detector = BNNDetector(str(checkpoint), samples=args.samples or preset.detectors.bnn_mc_samples)

@@ -1,6 +1,6 @@
 """Speech corpora in LibriSpeech layout (real or synthetic) served as ``SpeechBatch`` batches."""
 
-from datamodules.batch import SpeechBatch
+from core.batch import SpeechBatch
 from datamodules.librispeech import LibriSpeechDataModule
 from datamodules.synthetic.corpus_config import SyntheticCorpusConfig
 

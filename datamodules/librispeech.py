@@ -10,8 +10,8 @@ from typing import Sequence
 import lightning as L
 from torch.utils.data import DataLoader
 
-from datamodules.audio_io import FormatPolicy, load_audio
-from datamodules.errors import DataError
+from core.audio_io import FormatPolicy, load_audio
+from core.errors import DataError
 from datamodules.length_bucketing import LengthBucketBatchSampler
 from datamodules.librispeech_index import BadInputPolicy, SkipReport, Utterance, scan_split
 from datamodules.selection import filter_by_duration, seeded_subset

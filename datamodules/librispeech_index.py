@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from datamodules.audio_io import AudioHeader, read_header
-from datamodules.errors import (
+from core.audio_io import AudioHeader, read_header
+from core.errors import (
     DataError,
     MissingAudioError,
     MissingRootError,
     MissingTranscriptError,
     TranscriptFormatError,
 )
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from typing import NamedTuple, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from datamodules.audio_io import FormatPolicy, load_audio
-from datamodules.batch import SpeechBatch, pad_waveforms
-from datamodules.errors import DataError
+from core.audio_io import FormatPolicy, load_audio
+from core.batch import SpeechBatch, pad_waveforms
+from core.errors import DataError
 from datamodules.librispeech_index import BadInputPolicy, Utterance
 
 log = logging.getLogger(__name__)

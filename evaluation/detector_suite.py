@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks.cache import config_hash
+from core.hashing import config_hash
 from datamodules.adversarial import AdversarialDataModule
 from evaluation import scoring
 from evaluation.preset import BenchmarkPreset

@@ -54,7 +54,7 @@ def flat(row: dict) -> dict:
 
 def publish_rows(rows: list[dict], name: str, digits: int = 2) -> Path:
     """A benchmark's result: print its rows as a Markdown table and write them to ``<cache>/results/<name>.json``."""
-    from datamodules.cache_dir import default_cache_dir
+    from core.cache_dir import default_cache_dir
 
     print(markdown_table(rows, digits=digits))
     out = default_cache_dir() / "results" / f"{name}.json"

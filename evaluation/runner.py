@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
 from evaluation import report
 from evaluation.preset import load_preset
 from lit_modules.backends.catalog import require_available

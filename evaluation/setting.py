@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attacks.campaign import GoalSpec
+from campaigns.campaign import GoalSpec
+from campaigns.launcher import generate
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
@@ -57,7 +58,7 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
                      batch_size: int = 8, progress: bool = True, gaussian: bool = True,
                      system: dict | None = None, attack_splits: tuple[str, ...] = ("train", "val", "test")
                      ) -> AdversarialDataModule:
-    """The (backend, goal, budget) cell's examples; its campaigns run on ``setup`` or come from the cache."""
+    """The (backend, goal, budget) cell's examples (its campaigns run by ``generated``, or found in the cache)."""
     prior = transfer_prior_of(preset, goal)
     calibration = preset.detectors.calibration_sources if gaussian and "val" in attack_splits else 0
     benign_train = preset.detectors.benign_train_sources if gaussian and "train" in attack_splits else 0
@@ -70,6 +71,14 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
         cache_root=str(cache_root), progress=progress, attack_splits=attack_splits,
         calibration_sources=calibration, calibration_stage=preset.source_stage, benign_train_sources=benign_train,
         calibration_source=LibriSpeechDataModule(**{**preset.source, f"{preset.source_stage}_subset": None}))
+
+
+
+def generated(data: AdversarialDataModule) -> AdversarialDataModule:
+    """``data`` after running (or finishing) its campaigns, set up for reading."""
+    generate(data)
+    data.setup("fit")
+    return data
 
 
 class BackendPool:

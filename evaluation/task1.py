@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks.campaign import GoalSpec
+from campaigns.campaign import GoalSpec
+from campaigns.launcher import generate
 from evaluation import metrics, plots, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
-from evaluation.setting import BackendPool, adversarial_data, budget_of, system_of
+from evaluation.setting import BackendPool, adversarial_data, budget_of, generated, system_of
 from lit_modules.detectors.plots import plot_density, plot_roc
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def adaptive_examples(preset: BenchmarkPreset, backend_name: str, budget_setting
     data = adversarial_data(preset, backend_name, GoalSpec("untargeted", adaptive=True), budget_settings,
                             cache_root / "adversarial", preset.detectors.bnn_batch_size, progress, gaussian=False,
                             system=system, attack_splits=("test",))
-    data.setup("fit")
+    generated(data)
     examples = [e for e in data.examples["test"] if e.label == 1]
     return examples, attack_success(data, {e.source_id for e in examples})
 
@@ -133,9 +134,9 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             data = adversarial_data(preset, backend_name, GoalSpec("untargeted"), budget_settings,
                                     cache_root / "adversarial", preset.detectors.bnn_batch_size, progress)
             if shard is not None:
-                data.generate(*shard)
+                generate(data, *shard)
                 continue
-            data.setup("fit")
+            generated(data)
             campaigns = {spec.attack.name: data.attacked_records(cache) for spec, cache in data.campaigns()}
             row = wer_row(backend_name, budget, campaigns, preset.bootstrap_resamples, preset.seed)
             tables["wer"].append(row)

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attacks.campaign import GoalSpec
+from campaigns.campaign import GoalSpec
+from campaigns.launcher import generate
 from datamodules.adversarial import AdversarialDataModule
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 from evaluation import metrics, scoring
 from evaluation.detector_suite import build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
-from evaluation.setting import BackendPool, adversarial_data, budget_of, system_of, trainer_for
+from evaluation.setting import BackendPool, adversarial_data, budget_of, generated, system_of, trainer_for
 from datamodules.adversarial.datamodule import LabelledExample
 
 log = logging.getLogger(__name__)
@@ -130,12 +131,12 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             reference = adversarial_data(preset, backend_name, GoalSpec("untargeted"), budget_settings,
                                          cache_root / "adversarial", preset.detectors.bnn_batch_size, progress)
             if shard is not None:
-                reference.generate(*shard)
-                adversarial_data(preset, backend_name, GoalSpec("targeted"), budget_settings,
-                                 cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
-                                 gaussian=False, attack_splits=("test",)).generate(*shard)
+                generate(reference, *shard)
+                generate(adversarial_data(preset, backend_name, GoalSpec("targeted"), budget_settings,
+                                          cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
+                                          gaussian=False, attack_splits=("test",)), *shard)
                 continue
-            reference.setup("fit")
+            generated(reference)
             workdir = detector_workdir(cache_root, preset, reference, budget)
             wanted = tuple(DETECTOR_ROWS[d] for d in preset.task2_defenses if d in DETECTOR_ROWS)
             detectors = build_detectors(preset, backend_name, backend, reference, workdir, wanted, progress)
@@ -145,7 +146,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             targeted = adversarial_data(preset, backend_name, GoalSpec("targeted"), budget_settings,
                                         cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
                                         gaussian=False, attack_splits=("test",))
-            targeted.setup("fit")
+            generated(targeted)
             for attack, (examples, success) in adversarial_examples(targeted).items():
                 outcomes = defense_outcomes(
                     preset.task2_defenses, examples, success, backend, detectors,
@@ -163,7 +164,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                     defended = adversarial_data(preset, backend_name, adaptive_goal, budget_settings,
                                                 cache_root / "adversarial", preset.detectors.bnn_batch_size,
                                                 progress, gaussian=False, system=system, attack_splits=("test",))
-                    defended.setup("fit")
+                    generated(defended)
                     for attack, (examples, success) in adversarial_examples(defended).items():
                         long_rows += ur_rows(budget, "adaptive", attack, backend_name, {defense: (success, None)},
                                              preset.bootstrap_resamples, preset.seed)

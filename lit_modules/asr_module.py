@@ -11,7 +11,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torch import nn
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from datamodules.batch import SpeechBatch
+from core.batch import SpeechBatch
 
 
 def _adamw(parameters):

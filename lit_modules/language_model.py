@@ -7,7 +7,7 @@ import math
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 
 BOS, EOS = "<", ">"
 

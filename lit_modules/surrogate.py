@@ -103,3 +103,10 @@ def surrogate_members(names: Sequence[str], train_missing: bool = False) -> list
         if train_missing:
             train_surrogate(backend, seed, corpus)
     return members
+
+
+def prior_members(backend: str, checkpoints: Sequence[str] | None, surrogates: Sequence[str] | None) -> list[dict]:
+    """A transfer prior's members: checkpoints of ``backend`` (the attacker's own files) and ``surrogates`` names
+    (``surrogate_members``; trained here when missing)."""
+    return ([{"backend": backend, "checkpoint": c} for c in checkpoints or []]
+            + surrogate_members(surrogates or [], train_missing=True))

@@ -60,7 +60,6 @@ class TargetSystem(nn.Module):
         return out
 
 
-DEFAULT_SYSTEM_FACTORY = "lit_modules.target_system.build_system"
 
 
 def prepare_system(backend: str = "conformer_ctc", checkpoint: str | None = None, world_size: int = 1,
@@ -80,12 +79,6 @@ def prepare_system(backend: str = "conformer_ctc", checkpoint: str | None = None
         raise FileNotFoundError(f"{checkpoint_path(backend)}: no checkpoint for {backend}; train it once before a "
                                 f"multi-process run: python train.py fit --config configs/asr/{backend}.yaml")
     train_backend(backend)
-
-
-def prepare_factory(system_factory: str, system: dict, world_size: int = 1) -> None:
-    """``prepare_system(**system)`` when ``system_factory`` is ``build_system`` (other factories prepare themselves)."""
-    if system_factory == DEFAULT_SYSTEM_FACTORY:
-        prepare_system(**system, world_size=world_size)
 
 
 def build_system(backend: str = "conformer_ctc", device: str = "cpu", defense: dict | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 
 
 def pad_token_ids(encoded: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:

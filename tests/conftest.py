@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from datamodules.cache_dir import CACHE_ENV_VAR
+from core.cache_dir import CACHE_ENV_VAR
 from datamodules.synthetic.corpus_config import SyntheticCorpusConfig
 from datamodules.synthetic.generate import generate_corpus
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from attacks.campaign import GoalSpec
+import pytest
+
 from attacks.gaussian import GaussianNoise
 from attacks.zeroth_order import ZerothOrderAttack
+from campaigns.campaign import GoalSpec
+from campaigns.launcher import generate
 from datamodules.adversarial import AdversarialDataModule, AttackSpec
+from datamodules.adversarial.datamodule import CampaignsNotGeneratedError
 from datamodules.librispeech import LibriSpeechDataModule
 
 
@@ -21,9 +25,27 @@ def _datamodule(tiny_corpus, tmp_path, **overrides) -> AdversarialDataModule:
     return AdversarialDataModule(**{**options, **overrides})
 
 
+def _ready(datamodule: AdversarialDataModule) -> AdversarialDataModule:
+    """Run the module's campaigns (the explicit step), then read them."""
+    generate(datamodule)
+    datamodule.setup("fit")
+    return datamodule
+
+
+def test_the_data_module_only_reads_and_names_how_to_generate_what_is_missing(tiny_corpus, tmp_path):
+    datamodule = _datamodule(tiny_corpus, tmp_path, system_factory="no.such.factory")  # reading starts no oracle
+    with pytest.raises(CampaignsNotGeneratedError, match=r"AG-untargeted.*: 12 of 12 sources not attacked.*"
+                                                         r"campaigns.launcher.generate\(datamodule\)"):
+        datamodule.setup("fit")
+    generate(_datamodule(tiny_corpus, tmp_path, attacks=[AttackSpec(GaussianNoise(10.0), adversarial=False)]))
+    with pytest.raises(CampaignsNotGeneratedError, match="AZ-untargeted") as error:  # AG is done now, AZ is not
+        datamodule.setup("fit")
+    assert "AG-untargeted" not in str(error.value)
+
+
 def test_labels_kinds_and_source_disjoint_splits(tiny_corpus, tmp_path):
     datamodule = _datamodule(tiny_corpus, tmp_path)
-    datamodule.setup("fit")
+    _ready(datamodule)
     sources = {stage: {e.source_id for e in datamodule.examples[stage]} for stage in ("train", "val", "test")}
     assert not (sources["train"] & sources["val"]) and not (sources["train"] & sources["test"])
     assert not (sources["val"] & sources["test"])
@@ -37,14 +59,14 @@ def test_labels_kinds_and_source_disjoint_splits(tiny_corpus, tmp_path):
 
 
 def test_a_second_datamodule_reuses_the_cache(tiny_corpus, tmp_path):
-    _datamodule(tiny_corpus, tmp_path).setup("fit")
+    _ready(_datamodule(tiny_corpus, tmp_path))
     again = _datamodule(tiny_corpus, tmp_path, system_factory="no.such.factory")  # would fail if it attacked again
-    again.setup("fit")
+    _ready(again)
     assert sum(len(v) for v in again.examples.values()) == 36
 
 
 def test_attack_command_writes_cache_and_summary(tiny_corpus, tmp_path, capsys):
-    from attacks.__main__ import main
+    from attack import main
 
     summary = main(["--config", "configs/attacks/az.yaml", "--system_factory", "tests.toy_system.toy_system",
                     "--system", '{"seed": 0}', f"--data.init_args.synthetic_dir={tiny_corpus}",
@@ -58,7 +80,7 @@ def test_attack_command_writes_cache_and_summary(tiny_corpus, tmp_path, capsys):
 
 def test_attack_splits_limit_the_campaign_to_those_sources(tiny_corpus, tmp_path):
     datamodule = _datamodule(tiny_corpus, tmp_path, attack_splits=("test",))
-    datamodule.setup("fit")
+    _ready(datamodule)
     assert not datamodule.examples["train"] and not datamodule.examples["val"]
     attacked = {r["utterance_id"] for _, cache in datamodule.campaigns() for r in cache.records()}
     assert attacked and attacked == {e.source_id for e in datamodule.examples["test"]}
@@ -80,7 +102,7 @@ def test_a_transfer_prior_reaches_only_the_attacks_that_use_it_and_keys_their_ca
     prior = {"seed": 0, "weight_noise": 0.3}
     guided = _datamodule(tiny_corpus, tmp_path, attacks=attacks, prior=prior,
                          prior_factory="tests.toy_system.toy_surrogate", attack_splits=("test",))
-    guided.setup("fit")
+    _ready(guided)
     plain = _datamodule(tiny_corpus, tmp_path, attacks=attacks, attack_splits=("test",))
     (ag, ag_cache), (az, az_cache) = guided.campaigns()
     assert ag_cache.directory == plain.campaigns()[0][1].directory
@@ -88,7 +110,7 @@ def test_a_transfer_prior_reaches_only_the_attacks_that_use_it_and_keys_their_ca
     assert len(az_cache.records()) == len(guided.examples["test"]) // 3 > 0
     again = _datamodule(tiny_corpus, tmp_path, attacks=attacks, prior=prior, prior_factory="no.such.factory",
                         attack_splits=("test",))
-    again.setup("fit")
+    _ready(again)
     assert len(again.examples["test"]) == len(guided.examples["test"])
 
 
@@ -97,10 +119,10 @@ def test_benign_calibration_sources_join_only_the_val_split_as_benign(tiny_corpu
     cheap = [AttackSpec(GaussianNoise(10.0), adversarial=False),  # a second, louder noise stands in for an attack
              AttackSpec(GaussianNoise(0.0), only_successful=False)]
     plain = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap)
-    plain.setup("fit")
+    _ready(plain)
     datamodule = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
                              calibration_stage="val")
-    datamodule.setup("fit")
+    _ready(datamodule)
     calibration = {s.utterance_id for s in datamodule.benign_calibration_sources()}
     attacked = {s.utterance_id for s in datamodule.sources()}
     assert len(calibration) == 3 and not calibration & attacked
@@ -122,10 +144,10 @@ def test_benign_training_sources_join_only_the_train_split_and_never_repeat_cali
     cheap = [AttackSpec(GaussianNoise(10.0), adversarial=False), AttackSpec(GaussianNoise(0.0), only_successful=False)]
     calibrated = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
                              calibration_stage="val")
-    calibrated.setup("fit")
+    _ready(calibrated)
     datamodule = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
                              calibration_stage="val", benign_train_sources=2)
-    datamodule.setup("fit")
+    _ready(datamodule)
     training = {s.utterance_id for s in datamodule.benign_training_sources()}
     calibration = {s.utterance_id for s in datamodule.benign_calibration_sources()}
     attacked = {s.utterance_id for s in datamodule.sources()}
@@ -140,8 +162,6 @@ def test_benign_training_sources_join_only_the_train_split_and_never_repeat_cali
 
 
 def test_calibration_sources_must_exist(tiny_corpus, tmp_path):
-    import pytest
-
     source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["test"], val_splits=["dev"], seed=0)
     with pytest.raises(ValueError, match="calibration_sources=1000"):
         _datamodule(tiny_corpus, tmp_path, source=source, calibration_sources=1000).setup("fit")
@@ -157,6 +177,7 @@ def test_enhancement_pairs_keep_the_splits_and_add_identity_pairs_only_when_aske
     from datamodules.adversarial.pairs import EnhancementPairsDataModule
 
     adversarial = _datamodule(tiny_corpus, tmp_path)
+    generate(adversarial)
     perturbed_only = EnhancementPairsDataModule(adversarial, batch_size=2)
     perturbed_only.setup("fit")
     with_identity = EnhancementPairsDataModule(_datamodule(tiny_corpus, tmp_path), batch_size=2, identity_pairs=True)

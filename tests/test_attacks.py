@@ -276,7 +276,7 @@ def test_bad_inputs_give_clear_errors(server):
 
 # ------------------------------------------------------------------------------------------ cache
 def _open_caches(root: str) -> None:
-    from attacks.cache import AdversarialCache
+    from campaigns.store import AdversarialCache
     for i in range(100):
         AdversarialCache(root, {"campaign": i})
 

@@ -6,8 +6,8 @@ import soundfile
 import torch
 
 from datamodules import LibriSpeechDataModule
-from datamodules.audio_io import load_audio
-from datamodules.errors import (
+from core.audio_io import load_audio
+from core.errors import (
     AudioFormatError,
     CorruptAudioError,
     DataError,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import attacks.campaign
+import campaigns.campaign
 from evaluation import runner, task1, task2
 from evaluation.preset import PRESET_DIR, load_preset
 
@@ -51,7 +51,7 @@ def test_smoke_preset_is_valid_and_overrides_are_checked():
 
 
 def test_transfer_settings_name_the_attackers_surrogates_and_reach_only_their_goals():
-    from attacks.campaign import GoalSpec
+    from campaigns.campaign import GoalSpec
     from evaluation.setting import attacks_of, transfer_prior_of
 
     preset = load_preset("smoke", ["transfer.surrogates=[conformer_ctc:1, conformer_ctc:2:0]", "transfer.steps=5"])
@@ -70,7 +70,7 @@ def test_transfer_settings_name_the_attackers_surrogates_and_reach_only_their_go
 def test_detector_folders_are_keyed_by_sources_and_calibration_sources(tiny_corpus, tmp_path):
     from pathlib import Path
 
-    from attacks.campaign import GoalSpec
+    from campaigns.campaign import GoalSpec
     from evaluation.detector_suite import detector_workdir
     from evaluation.setting import adversarial_data
 
@@ -144,7 +144,7 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
 
     def no_attacks(*args, **kwargs):
         raise AssertionError("the evaluation run must reuse the cached campaigns")
-    monkeypatch.setattr(attacks.campaign, "OracleServer", no_attacks)  # ... and the evaluation attacks nothing
+    monkeypatch.setattr(campaigns.campaign, "OracleServer", no_attacks)  # ... and the evaluation attacks nothing
     out = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path) + ["task1_adaptive=false"])
     record = json.loads((out / "results.json").read_text())
     wer = record["tables"]["wer"]

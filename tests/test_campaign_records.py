@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from attacks.cache import AdversarialCache, ManifestError
-from attacks.campaign import GoalSpec, SourceUtterance, run_campaign
+from campaigns.store import AdversarialCache, ManifestError
+from campaigns.campaign import GoalSpec, SourceUtterance, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
@@ -217,7 +217,7 @@ def test_the_same_samples_give_the_same_file_bytes_whenever_written(tmp_path):
     """libsndfile stamps the second of writing into float WAVs; a rerun's files must still compare equal."""
     import time
 
-    from attacks.cache import wav_bytes
+    from campaigns.store import wav_bytes
 
     audio = np.linspace(-0.5, 0.5, 1_000, dtype=np.float32)
     first = wav_bytes(audio, 16_000)

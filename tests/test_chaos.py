@@ -35,7 +35,7 @@ def test_five_kills_lose_and_duplicate_nothing_and_malformed_input_is_named(tiny
                  "non-UTF-8 transcript", "transcript without audio"):
         assert rows[case]["data module (error)"].startswith("error naming the file"), rows[case]
         assert rows[case]["data module (skip, verify_audio)"] == "2 served, 1 skipped (logged)", rows[case]
-        assert "names the file" in rows[case]["python -m attacks"], rows[case]
+        assert "names the file" in rows[case]["python attack.py"], rows[case]
     for case in ("stereo", "8 kHz", "22.05 kHz", "44.1 kHz", "out-of-range floats"):
         assert rows[case]["data module (error)"] in ("3 served, converted (logged)", "3 served, rescaled (logged)")
-        assert rows[case]["python -m attacks"] == "ran: 3 of 3 attacked", rows[case]
+        assert rows[case]["python attack.py"] == "ran: 3 of 3 attacked", rows[case]

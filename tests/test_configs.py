@@ -46,8 +46,8 @@ def test_config_instantiates(path: Path, tmp_path):
         assert isinstance(cli.model, L.LightningModule) and isinstance(cli.datamodule, L.LightningDataModule)
         assert sum(p.numel() for p in cli.model.parameters()) > 0
         return
-    if "attack" in content:  # an attack campaign: python -m attacks --config ...
-        from attacks.__main__ import build_parser
+    if "attack" in content:  # an attack campaign: python attack.py --config ...
+        from attack import build_parser
         from attacks.base import Attack
 
         parser = build_parser()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from datamodules.batch import pad_waveforms
+from core.batch import pad_waveforms
 from lit_modules.defenses import DownSampling, LocalSmoothing
 from lit_modules.defenses.attention_unet import AttentionUNet
 from lit_modules.defenses.enhancer_module import EnhancerModule

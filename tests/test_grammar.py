@@ -3,8 +3,8 @@ import random
 import pytest
 
 from datamodules.synthetic.grammar import SentenceGrammar
-from datamodules.text import number_to_words
-from datamodules.text import normalize_transcript
+from core.text import number_to_words
+from core.text import normalize_transcript
 
 
 def test_numbers_are_spelled():

@@ -103,7 +103,7 @@ def test_multiple_splits_per_stage(tiny_corpus):
 
 
 def test_tests_write_into_a_temporary_cache_not_the_repository(session_cache):
-    from datamodules.cache_dir import default_cache_dir
+    from core.cache_dir import default_cache_dir
 
     from tests.conftest import REPO_ROOT
 

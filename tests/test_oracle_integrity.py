@@ -19,7 +19,7 @@ import pytest
 import soundfile
 
 from attacks.attacker_process import AttackerError, AttackerProcess
-from attacks.campaign import CampaignIntegrityError, GoalSpec, SourceUtterance, run_campaign
+from campaigns.campaign import CampaignIntegrityError, GoalSpec, SourceUtterance, run_campaign
 from attacks.constraints import PerturbationBudget
 from attacks.oracle import OracleError, OracleServer, QueryBudgetExceeded
 from attacks.process_host import ProcessHost

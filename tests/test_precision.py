@@ -20,7 +20,7 @@ def _scores_both_ways(backend, waveforms, lengths, texts):
 
 
 def test_whisper_in_bfloat16_transcribes_real_speech_alike_and_scores_within_three_percent(real_speech_root):
-    from datamodules.audio_io import load_audio
+    from core.audio_io import load_audio
 
     waveform = load_audio(next((real_speech_root / "LibriSpeech" / "dev-clean").rglob("*.flac")))[None]
     lengths = torch.tensor([waveform.shape[1]])

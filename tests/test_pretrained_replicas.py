@@ -83,7 +83,7 @@ def test_each_pretrained_family_is_attacked_with_scores_through_the_oracle(famil
 
     import soundfile
 
-    from attacks.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
+    from campaigns.campaign import GoalSpec, SourceUtterance, build_by_name, run_campaign
     from attacks.constraints import PerturbationBudget
     from attacks.oracle import OracleServer
     from attacks.zeroth_order import ZerothOrderAttack

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from attacks.campaign import GoalSpec
+from campaigns.campaign import GoalSpec
 from attacks.gaussian import GaussianNoise
 from datamodules.adversarial import AdversarialDataModule, AttackSpec
 from datamodules.librispeech import LibriSpeechDataModule
 from lit_modules.backends import provisioning, registry
-from lit_modules.target_system import DEFAULT_SYSTEM_FACTORY, build_system, prepare_system
+from campaigns.launcher import DEFAULT_SYSTEM_FACTORY, generate
+from lit_modules.target_system import build_system, prepare_system
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_the_datamodule_prepares_the_default_system_before_its_first_campaign(ti
         attacks=[AttackSpec(GaussianNoise(10.0), adversarial=False)], goal=GoalSpec("untargeted"), query_budget=5,
         cache_root=str(tmp_path / "adv"), progress=False)
     with pytest.raises(Prepared):
-        datamodule.generate()
+        generate(datamodule)
     assert seen == [{"backend": "rnnt", "decoding": {"beam_size": 1}, "world_size": 1}]
 
 
@@ -118,7 +119,7 @@ def test_run_in_child_lets_the_child_start_processes_and_reports_failure(tmp_pat
 
 def test_the_attack_command_prepares_the_default_system_in_a_child_before_attacking(tiny_corpus, tmp_path,
                                                                                    monkeypatch):
-    from attacks.__main__ import main
+    from attack import main
     from attacks.process_host import HostError
 
     monkeypatch.setenv("ASR_ROBUSTNESS_CACHE", str(tmp_path / "cache"))  # no checkpoint there

@@ -1,4 +1,4 @@
-from datamodules.text import normalize_transcript, spell_out_numbers
+from core.text import normalize_transcript, spell_out_numbers
 
 
 def test_normalization_upper_cases_and_strips_punctuation():

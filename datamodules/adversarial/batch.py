@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import torch
 
-from datamodules.batch import pad_waveforms
+from core.batch import pad_waveforms
 
 
 class LabelledSpeechBatch(NamedTuple):

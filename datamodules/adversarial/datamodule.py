@@ -1,16 +1,14 @@
 """``AdversarialDataModule``: clean, benign-noisy (AG) and adversarial (AE / AZ ...) examples with labels.
 
-For the source utterances of a data module and a target system, it runs (or reuses, from the attack cache) one
-campaign per attack (``attacks.campaign``), then serves every example with its label: clean and AG = 0, adversarial =
-1. Train / val / test are disjoint by source utterance: all versions of one recording land in the same split (a
-seeded hash of its id decides). Under DDP every rank attacks its own shard of the sources; then all ranks read the
-merged cache.
+For the source utterances of a data module and a target system it names one campaign per attack (``jobs()``, run
+by ``campaigns.launcher.generate``: ``python train.py`` and the benchmarks do it first, each DDP rank its own shard
+of the sources) and serves every finished example with its label: clean and AG = 0, adversarial = 1. It only reads:
+a campaign that is not finished is an error naming how to generate it. Train / val / test are disjoint by source
+utterance: all versions of one recording land in the same split (a seeded hash of its id decides).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +18,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from attacks.base import Attack
-from attacks.attacker_process import AttackerProcess
-from attacks.cache import AdversarialCache, config_hash
-from attacks.campaign import (GoalSpec, PriorSpec, SourceUtterance, build_by_name, campaign_cache, pending_sources,
-                              run_campaign)
 from attacks.constraints import PerturbationBudget
 from attacks.gaussian import GaussianNoise
-from attacks.oracle import OracleServer
+from campaigns.campaign import GoalSpec, SourceUtterance
+from campaigns.launcher import DEFAULT_PRIOR_FACTORY, DEFAULT_SYSTEM_FACTORY, CampaignJob, CampaignLauncher
+from campaigns.store import AdversarialCache
+from core.audio_io import load_audio
+from core.cache_dir import default_cache_dir
+from core.hashing import seeded_fraction
 from datamodules.adversarial.batch import collate_labelled
-from datamodules.audio_io import load_audio
-from datamodules.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
 from datamodules.selection import seeded_subset
 
@@ -58,7 +55,7 @@ class LabelledExample:
 
 def split_of(source_id: str, fractions: tuple[float, float, float], seed: int) -> str:
     """Seeded assignment of a source utterance to train / val / test."""
-    value = int.from_bytes(hashlib.sha256(f"{seed}:{source_id}".encode()).digest()[:8], "little") / 2**64
+    value = seeded_fraction(seed, source_id)
     if value < fractions[0]:
         return "train"
     return "val" if value < fractions[0] + fractions[1] else "test"
@@ -84,6 +81,10 @@ def _default_attacks() -> list[AttackSpec]:
             AttackSpec(ZerothOrderAttack())]
 
 
+class CampaignsNotGeneratedError(RuntimeError):
+    """The data module was asked for examples of a campaign that has not been run (or finished)."""
+
+
 class AdversarialDataModule(L.LightningDataModule):
     """Args:
         source: the clean data (default: the synthetic corpus); ``source_stage`` which of its stages to attack.
@@ -107,13 +108,13 @@ class AdversarialDataModule(L.LightningDataModule):
     """
 
     def __init__(self, source: LibriSpeechDataModule | None = None, source_stage: str = "test",
-                 system: dict | None = None, system_factory: str = "lit_modules.target_system.build_system",
+                 system: dict | None = None, system_factory: str = DEFAULT_SYSTEM_FACTORY,
                  attacks: list[AttackSpec] | None = None, goal: GoalSpec | None = None,
                  budget: PerturbationBudget | None = None, query_budget: int = 2_000, seed: int = 0,
                  split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), include_clean: bool = True,
                  batch_size: int = 16, num_workers: int = 0, cache_root: str | None = None,
                  progress: bool = True, attack_splits: tuple[str, ...] = STAGES, prior: dict | None = None,
-                 prior_factory: str = "lit_modules.surrogate.build_surrogate", calibration_sources: int = 0,
+                 prior_factory: str = DEFAULT_PRIOR_FACTORY, calibration_sources: int = 0,
                  calibration_source: LibriSpeechDataModule | None = None, calibration_stage: str = "val",
                  benign_train_sources: int = 0) -> None:
         super().__init__()
@@ -146,13 +147,21 @@ class AdversarialDataModule(L.LightningDataModule):
         self.examples: dict[str, list[LabelledExample]] = {}
         self.campaign_dirs: list[Path] = []
 
+    def launcher(self, rank: int = 0, world_size: int = 1) -> CampaignLauncher:
+        """The campaign setting of this module (its system, goal, budget, seed and store folder)."""
+        return CampaignLauncher(self.system, self.cache_root, self.query_budget, self.seed, self.system_factory,
+                                self.prior_factory, rank, world_size, self.progress)
+
     @property
     def system_label(self) -> str:
-        """Readable name of the system (its scalar settings), plus a hash when it holds a defense / detector spec:
-        campaigns against differently defended systems never share a cache folder."""
-        label = "-".join(str(v) for v in self.system.values() if isinstance(v, (str, int, float))) or "system"
-        nested = {k: v for k, v in self.system.items() if not isinstance(v, (str, int, float))}
-        return f"{label}-{config_hash(nested)[:8]}" if nested else label
+        return self.launcher().label
+
+    def jobs(self) -> list[CampaignJob]:
+        """One campaign per attack of the mix: adversarial attacks on the attacked sources, benign ones also on the
+        benign-only sources; the transfer prior reaches the attacks that use it."""
+        attacked, benign = self.sources(), self.benign_calibration_sources() + self.benign_training_sources()
+        return [CampaignJob(spec.attack, attacked if spec.adversarial else attacked + benign, self.goal, self.budget,
+                            self._prior_of(spec)) for spec in self.attacks]
 
     def sources(self) -> list[SourceUtterance]:
         return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
@@ -186,59 +195,34 @@ class AdversarialDataModule(L.LightningDataModule):
         pool = [u for u in self._benign_pool() if u.utterance_id not in taken]
         return self._draw_benign(pool, self.benign_train_sources, "benign_train_sources", self.seed + 1)
 
-    def _factory(self):
-        return functools.partial(build_by_name, self.system_factory, **self.system)
-
     def _prior_of(self, spec: AttackSpec) -> dict | None:
         """The prior spec an attack of the mix runs with (None: no prior, or an attack that cannot use one)."""
         return self.prior if self.prior is not None and spec.attack.uses_prior else None
 
-    def generate(self, rank: int = 0, world_size: int = 1) -> None:
-        """Run (or finish) every campaign for this rank's shard (the transfer prior reaches the attacks that use it).
-        One oracle server serves all of them, and one attacker process per prior setting runs their attacks."""
-        attacked, benign = self.sources(), self.benign_calibration_sources() + self.benign_training_sources()
-        server, attackers = None, {}
-        try:
-            for spec in self.attacks:
-                sources = attacked if spec.adversarial else attacked + benign
-                key = self._prior_of(spec)
-                cache = campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
-                                       self.query_budget, self.seed, key)
-                if not pending_sources(sources, self.goal, cache, rank, world_size):
-                    continue
-                if server is None:
-                    from lit_modules.target_system import prepare_factory
-
-                    prepare_factory(self.system_factory, self.system, world_size)
-                    server = OracleServer(self._factory())
-                prior = None if key is None else PriorSpec(functools.partial(build_by_name, self.prior_factory, **key),
-                                                           key)
-                with_prior = prior is not None  # (one prior per data module: one attacker for each case)
-                if with_prior not in attackers:
-                    attackers[with_prior] = AttackerProcess(prior.factory if with_prior else None)
-                run_campaign(sources, self._factory(), self.system_label, spec.attack, self.goal, self.budget,
-                             self.cache_root, query_budget=self.query_budget, seed=self.seed, rank=rank,
-                             world_size=world_size, progress=self.progress, prior=prior, server=server,
-                             attacker=attackers[with_prior])
-        finally:
-            for attacker in attackers.values():
-                attacker.close()
-            if server is not None:
-                server.close()
-
     def setup(self, stage: str | None = None) -> None:
         if self.examples:
             return
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        self.generate(rank, world)
-        if self.trainer is not None and world > 1:
+        if self.trainer is not None and self.trainer.world_size > 1:  # every rank has finished its shard
             self.trainer.strategy.barrier("adversarial-generation")
+        self.check_generated()
         self.examples = self._collect()
+
+    def check_generated(self) -> None:
+        """Raise ``CampaignsNotGeneratedError`` naming each campaign that lacks examples."""
+        launcher = self.launcher()
+        missing = [f"{launcher.store(job).directory}: {len(pending)} of {len(job.sources)} sources not attacked"
+                   for job in self.jobs() if (pending := launcher.pending(job))]
+        if missing:
+            raise CampaignsNotGeneratedError(
+                "the adversarial data module only reads finished campaigns, and these are not: " + "; ".join(missing)
+                + ". Generate them first: `python train.py fit|test ...` does it before training or testing, and in "
+                "code `campaigns.launcher.generate(datamodule)` (each DDP rank: generate(datamodule, rank, world)).")
 
     def campaigns(self) -> list[tuple[AttackSpec, AdversarialCache]]:
         """Each attack of the mix with its campaign's cache (records: transcripts, SNR, queries, success)."""
-        return [(spec, campaign_cache(self.system_label, spec.attack, self.goal, self.budget, self.cache_root,
-                                      self.query_budget, self.seed, self._prior_of(spec))) for spec in self.attacks]
+        launcher = self.launcher()  # (a store is named by its setting, not by its sources)
+        return [(spec, launcher.store(CampaignJob(spec.attack, [], self.goal, self.budget, self._prior_of(spec))))
+                for spec in self.attacks]
 
     def _collect(self) -> dict[str, list[LabelledExample]]:
         sources = {s.utterance_id: s for s in self.sources()}

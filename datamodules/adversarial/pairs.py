@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.adversarial.datamodule import AdversarialDataModule
-from datamodules.audio_io import load_audio
-from datamodules.batch import pad_waveforms
+from core.audio_io import load_audio
+from core.batch import pad_waveforms
 
 
 class PairDataset(Dataset):

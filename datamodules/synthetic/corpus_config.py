@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
+
+from core.hashing import config_hash
 
 SPLITS = ("train", "dev", "test")
 
@@ -66,4 +66,4 @@ class SyntheticCorpusConfig:
 
     def fingerprint(self) -> str:
         """Short stable hash of the configuration (names the default cache folder)."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        return config_hash(self.to_dict(), length=10)

@@ -21,8 +21,8 @@ import soundfile
 import torch
 from tqdm.auto import tqdm
 
-from datamodules.audio_io import resample
-from datamodules.cache_dir import default_cache_dir
+from core.audio_io import resample
+from core.cache_dir import default_cache_dir
 from datamodules.corpus_statistics import corpus_statistics
 from datamodules.synthetic.corpus_config import SPLITS, SyntheticCorpusConfig
 from datamodules.synthetic.espeak import EspeakEngine, VoiceSettings

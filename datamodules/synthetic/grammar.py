@@ -1,7 +1,7 @@
 """The text of the synthetic corpus: a seeded voice-assistant command grammar plus general read sentences.
 
 Every sentence is upper-case words separated by single spaces (the project's transcript convention,
-see ``datamodules.text``). The attack target "OPEN THE DOOR" is one of the commands the grammar produces.
+see ``core.text``). The attack target "OPEN THE DOOR" is one of the commands the grammar produces.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from datamodules.text import number_to_words
+from core.text import number_to_words
 
 # Non-terminals of the grammar: "<NAME>" in a production is replaced by a random expansion of NAME.
 _RULES: dict[str, list[str]] = {

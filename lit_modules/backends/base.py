@@ -1,7 +1,7 @@
 """The one narrow interface every ASR backend offers to attacks (through an oracle), detectors and benchmarks.
 
 Conventions: waveforms [B, T] float32 mono at ``sample_rate`` (16 kHz) in [-1, 1], zero-padded, with
-``lengths`` [B] (valid samples). Transcripts are normalized upper-case words (``datamodules.text``).
+``lengths`` [B] (valid samples). Transcripts are normalized upper-case words (``core.text``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from enum import Enum
 import torch
 from torch import nn
 
-from datamodules.errors import DataError
+from core.errors import DataError
 
 
 class Capability(str, Enum):

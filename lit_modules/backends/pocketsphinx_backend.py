@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability
 
 _FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "[BREATH]"}

@@ -20,7 +20,7 @@ SURROGATE_OVERLAY = CONFIG_DIR / "surrogate.yaml"
 def train_backend(name: str, extra_args: list[str] | None = None, target: Path | None = None) -> Path:
     """Train ``name`` with ``train.py fit --config configs/asr/<name>.yaml [extra_args]`` and cache its best
     checkpoint (at ``target``, default ``checkpoint_path(name)``)."""
-    from train import cli_main
+    from lit_modules.cli import cli_main
 
     config = CONFIG_DIR / f"{name}.yaml"
     if not config.is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
 from lit_modules.backends.base import ASRBackend
 
 

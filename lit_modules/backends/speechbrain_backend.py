@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from datamodules.cache_dir import default_cache_dir
-from datamodules.text import normalize_transcript
+from core.cache_dir import default_cache_dir
+from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, Float32, scatter_groups
 
 INTERFACES = ("EncoderDecoderASR", "EncoderASR")

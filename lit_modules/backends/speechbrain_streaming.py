@@ -23,7 +23,7 @@ import itertools
 import torch
 import torchaudio
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, Float32, scatter_groups
 from lit_modules.backends.speechbrain_backend import default_savedir
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, scatter_groups
 
 

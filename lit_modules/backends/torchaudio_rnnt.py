@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability, Float32, scatter_groups
 
 LAYERS = ("subsampling", "encoder.output")

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from datamodules.cache_dir import default_cache_dir
-from datamodules.text import normalize_transcript
+from core.cache_dir import default_cache_dir
+from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from core.hashing import config_hash
+
 
 class ActivationCache:
     def __init__(self, root: str | Path) -> None:
@@ -26,7 +28,7 @@ class ActivationCache:
 
     @classmethod
     def for_setting(cls, base: str | Path, setting: dict) -> "ActivationCache":
-        key = hashlib.sha256(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        key = config_hash(setting)
         cache = cls(Path(base) / key)
         temporary = cache.root / f"setting.{os.getpid()}.tmp"  # every DDP rank writes it: one name each
         temporary.write_text(json.dumps(setting, indent=2, sort_keys=True, default=str))

@@ -31,7 +31,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from torchmetrics.functional.classification import binary_auroc
 
 from datamodules.adversarial.batch import LabelledSpeechBatch
-from datamodules.cache_dir import default_cache_dir
+from core.cache_dir import default_cache_dir
 from lit_modules.detectors import calibration, plots
 from lit_modules.detectors.activation_cache import ActivationCache
 from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, epistemic_fraction, utterance_dispersion,

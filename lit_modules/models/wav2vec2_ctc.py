@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from datamodules.text import normalize_transcript
+from core.text import normalize_transcript
 from lit_modules.models.ctc import CTCModel
 from lit_modules.vocabulary import CharacterVocabulary, pad_token_ids
 

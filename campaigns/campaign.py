@@ -8,7 +8,6 @@ on a session handed over to it, and what comes back is checked before it is reco
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import time
@@ -22,12 +21,13 @@ from tqdm import tqdm
 
 from attacks.attacker_process import AttackerError, AttackerProcess, AttackJob
 from attacks.base import Attack
-from attacks.cache import AdversarialCache
+from campaigns.store import AdversarialCache
 from attacks.constraints import Constraints, PerturbationBudget
 from attacks.goals import TARGET_PHRASE, DetectorEvasion, Goal, Targeted, Untargeted
 from attacks.oracle import DEFAULT_QUERY_BUDGET, OracleServer
 from attacks.result import AttackResult
-from datamodules.text import normalize_transcript
+from core.hashing import seeded_int
+from core.text import normalize_transcript
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +81,11 @@ def build_by_name(dotted_path: str, **kwargs):
 
 
 def utterance_seed(seed: int, utterance_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{utterance_id}".encode()).digest()[:4], "little")
+    return seeded_int(seed, utterance_id)
 
 
 def load_source(source: SourceUtterance, sample_rate: int) -> np.ndarray:
-    from datamodules.audio_io import load_audio
+    from core.audio_io import load_audio
 
     return load_audio(source.audio_path, sample_rate=sample_rate).numpy()
 

@@ -17,7 +17,6 @@ union.
 from __future__ import annotations
 
 import glob
-import hashlib
 import io
 import json
 import logging
@@ -27,16 +26,14 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from core.hashing import config_hash
+
 
 log = logging.getLogger(__name__)
 
 
 class ManifestError(RuntimeError):
     """A manifest line that cannot be read, or an example recorded twice (the message names the file and line)."""
-
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 class AdversarialCache:

@@ -13,7 +13,7 @@ class SpeechBatch(NamedTuple):
     Attributes:
         waveforms: [B, T] float32, mono, 16 kHz, values in [-1, 1], zero-padded after ``lengths``.
         lengths: [B] int64, number of valid samples of each waveform.
-        transcripts: B reference transcripts (upper-case words, see ``datamodules.text``).
+        transcripts: B reference transcripts (upper-case words, see ``core.text``).
         utterance_ids: B LibriSpeech-style ids ``<speaker>-<chapter>-<utt>``.
     """
 

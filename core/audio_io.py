@@ -15,7 +15,7 @@ import soundfile
 import torch
 import torchaudio.functional as audio_functional
 
-from datamodules.errors import AudioFormatError, CorruptAudioError, EmptyAudioError, NonFiniteAudioError
+from core.errors import AudioFormatError, CorruptAudioError, EmptyAudioError, NonFiniteAudioError
 
 log = logging.getLogger(__name__)
 FormatPolicy = Literal["convert", "error"]

@@ -1,6 +1,6 @@
 """Run an attack over a data split and cache the adversarial examples:
 
-    python -m attacks --config configs/attacks/ae.yaml [--goal.kind targeted] [--budget.mode snr] ...
+    python attack.py --config configs/attacks/ae.yaml [--goal.kind targeted] [--budget.mode snr] ...
 
 Prints a summary table (success rate, queries, SNR, l_inf, MFCC similarity) and writes it next to the cache.
 The target system is built inside the oracle's process by ``system_factory`` (a dotted path) with ``system``'s
@@ -10,7 +10,6 @@ adds a transfer prior: the attacker's own surrogate, in a process of its own, gu
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from pathlib import Path
@@ -18,14 +17,12 @@ from pathlib import Path
 from jsonargparse import ActionConfigFile, ArgumentParser
 
 from attacks.base import Attack
-from attacks.campaign import GoalSpec, PriorSpec, SourceUtterance, build_by_name, run_campaign
 from attacks.constraints import PerturbationBudget
-from attacks.process_host import run_in_child
 from attacks.summary import summarize, summary_markdown
-from datamodules.cache_dir import default_cache_dir
+from campaigns.campaign import GoalSpec, SourceUtterance
+from campaigns.launcher import DEFAULT_SYSTEM_FACTORY, CampaignJob, CampaignLauncher
+from core.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
-
-DEFAULT_SYSTEM_FACTORY = "lit_modules.target_system.build_system"
 
 
 def build_parser() -> ArgumentParser:
@@ -58,18 +55,12 @@ def main(args: list[str] | None = None) -> dict:
     data = config.data or LibriSpeechDataModule()
     sources = [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
                for u in data.stage_utterances(config.stage)]
-    label = "-".join(str(v) for v in config.system.values() if isinstance(v, (str, int, float))) or "system"
     cache_root = Path(config.cache_root) if config.cache_root else default_cache_dir() / "adversarial"
-    if config.system_factory == DEFAULT_SYSTEM_FACTORY:  # a missing small backend is trained first, in a process
-        run_in_child(functools.partial(  # of its own (the oracle's daemon process cannot); nothing of it lives here
-            build_by_name, "lit_modules.target_system.prepare_system", **config.system, world_size=config.world_size),
-            name="backend-training")
-    factory = functools.partial(build_by_name, config.system_factory, **config.system)
-    prior = None if config.prior is None else PriorSpec(
-        functools.partial(build_by_name, "lit_modules.surrogate.build_surrogate", **config.prior), config.prior)
-    cache = run_campaign(sources, factory, label, config.attack, config.goal, config.budget, cache_root,
-                         query_budget=config.query_budget, seed=config.seed, rank=config.rank,
-                         world_size=config.world_size, prior=prior)
+    launcher = CampaignLauncher(config.system, cache_root, config.query_budget, config.seed, config.system_factory,
+                                rank=config.rank, world_size=config.world_size)
+    # a missing small backend is trained first, in a process of its own (the oracle's daemon process cannot)
+    (cache,) = launcher.launch([CampaignJob(config.attack, sources, config.goal, config.budget, config.prior)],
+                               prepare_in_child=True)
     summary = summarize(cache.records())
     table = summary_markdown({f"{config.attack.name} {config.goal.label} {config.budget.label}": summary})
     print(f"\n{cache.directory}\n\n{table}")

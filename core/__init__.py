@@ -1,0 +1,2 @@
+"""Conventions every package shares: audio I/O, transcript normalization, the typed batch, errors, the cache folder,
+config hashing and seeded draws. Imports no other package of the project; every package may import it."""

@@ -1,0 +1,47 @@
+"""The project's Lightning CLI (``python train.py``): components from YAML (``class_path`` / ``init_args``), checkpoints
+loaded with ``weights_only=True`` by default, and an adversarial data module's campaigns generated before the
+subcommand runs (each DDP rank attacks its own shard; the data module itself only reads)."""
+
+from __future__ import annotations
+
+import lightning as L
+from lightning.pytorch.cli import LightningCLI
+
+
+class ProjectCLI(LightningCLI):
+    """The Lightning CLI with ``weights_only=True`` as the default of every subcommand's checkpoint loading, and
+    campaign generation as the explicit step before fit / validate / test / predict."""
+
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if kwargs.get("weights_only") is None:
+            kwargs["weights_only"] = True
+        return kwargs
+
+    def _generate_campaigns(self) -> None:
+        from datamodules.adversarial.datamodule import AdversarialDataModule
+
+        if isinstance(self.datamodule, AdversarialDataModule):
+            from campaigns.launcher import generate
+
+            generate(self.datamodule, self.trainer.global_rank, self.trainer.world_size)
+
+    def before_fit(self) -> None:
+        self._generate_campaigns()
+
+    def before_validate(self) -> None:
+        self._generate_campaigns()
+
+    def before_test(self) -> None:
+        self._generate_campaigns()
+
+    def before_predict(self) -> None:
+        self._generate_campaigns()
+
+
+def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
+    """Build (and with ``run``, execute) the CLI; ``args`` instead of ``sys.argv`` lets tests call it in-process."""
+    return ProjectCLI(
+        L.LightningModule, L.LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+        args=args, run=run, save_config_kwargs={"overwrite": True},
+    )
