@@ -29,7 +29,7 @@ from attacks.zeroth_order import ZerothOrderAttack
 from datamodules import LibriSpeechDataModule
 from core.audio_io import load_audio
 from core.cache_dir import default_cache_dir
-from evaluation.plots import success_curves
+from core.figures import success_curves
 from lit_modules.backends.registry import TRAINED
 from lit_modules.surrogate import prior_members
 

@@ -26,11 +26,11 @@ import torch
 
 from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
-from evaluation import metrics, plots, scoring
+from core import figures
+from evaluation import metrics, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import BackendPool, adversarial_data, budget_of, generated, system_of
-from lit_modules.detectors.plots import plot_density, plot_roc
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def dispersion_view(detector, data, path: Path, cell: str) -> Path:
     kinds = np.array([e.kind for e in test])
     groups = {"train clean (1,024 reference quantiles)": detector.module.reference_utterances.cpu().numpy()}
     groups.update({f"test {kind}": dispersion[kinds == kind] for kind in sorted(set(kinds))})
-    return plot_density(groups, path, "per-utterance std of sampled hidden outputs", f"Fig. 2 view, {cell}")
+    return figures.plot_density(groups, path, "per-utterance std of sampled hidden outputs", f"Fig. 2 view, {cell}")
 
 
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
@@ -142,7 +142,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
             tables["wer"].append(row)
             wer_groups[cell] = {k: row[k] for k in ("clean", *campaigns)}
             histories = {kind: [r["history"] for r in records] for kind, records in campaigns.items() if kind != "AG"}
-            images.append(plots.success_curves(histories, preset.query_budget,
+            images.append(figures.success_curves(histories, preset.query_budget,
                                                out_dir / f"success_{backend_name}_{budget}.png",
                                                f"untargeted, {cell}"))
 
@@ -173,9 +173,10 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                     preset, data.source.sample_rate, data.batch_size)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
-            images.append(plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png", f"Task 1 detection, {cell}"))
+            images.append(figures.plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png",
+                                           f"Task 1 detection, {cell}"))
             if "BNN-unsupervised" in detectors:
                 images.append(dispersion_view(detectors["BNN-unsupervised"].detector, data, out_dir / (
                     f"dispersion_{backend_name}_{budget}.png"), cell))
-    images.append(plots.bars(wer_groups, out_dir / "wer.png", "WER %", "Task 1: WER under attack"))
+    images.append(figures.bars(wer_groups, out_dir / "wer.png", "WER %", "Task 1: WER under attack"))
     return {"tables": tables, "images": images}

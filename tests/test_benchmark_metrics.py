@@ -96,7 +96,7 @@ def test_asr_wer_beam_rows_ask_for_beam_search_whatever_the_backend_default(monk
 
 def test_attack_strength_reads_success_within_a_budget_from_each_history(tmp_path):
     from benchmarks.attack_strength import success_by
-    from evaluation.plots import success_curves
+    from core.figures import success_curves
 
     records = [{"history": [(50, 0.9, False), (400, 0.2, True)]},    # succeeds at 400 queries
                {"history": [(50, 0.9, False), (1500, 0.1, True)]},   # at 1,500

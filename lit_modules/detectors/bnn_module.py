@@ -32,7 +32,8 @@ from torchmetrics.functional.classification import binary_auroc
 
 from datamodules.adversarial.batch import LabelledSpeechBatch
 from core.cache_dir import default_cache_dir
-from lit_modules.detectors import calibration, plots
+from core import figures
+from lit_modules.detectors import calibration
 from lit_modules.detectors.activation_cache import ActivationCache
 from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, epistemic_fraction, utterance_dispersion,
                                                   wasserstein_scores)
@@ -310,13 +311,13 @@ class BNNDetectorModule(L.LightningModule):
     def _plot(self, results: dict, auc: float) -> None:
         folder = Path(self.hparams.plot_dir or (self.trainer.log_dir or ".")) / "plots"
         mode = self.hparams.mode
-        roc = plots.plot_roc({f"BNN ({mode})": (results["score"], results["labels"], auc)}, folder / f"roc_{mode}.png",
-                             title=f"BNN detector ({mode})")
+        roc = figures.plot_roc({f"BNN ({mode})": (results["score"], results["labels"], auc)},
+                               folder / f"roc_{mode}.png", title=f"BNN detector ({mode})")
         spread = results["predictive_std"] if mode == "supervised" else results["dispersion"]
         groups = {kind: spread[results["kinds"] == kind] for kind in sorted(set(results["kinds"]))}
         if mode == "unsupervised":
             groups = {"train (clean)": self.reference_utterances.cpu().numpy(), **groups}
-        density = plots.plot_density(groups, folder / f"dispersion_{mode}.png",
+        density = figures.plot_density(groups, folder / f"dispersion_{mode}.png",
                                      xlabel="per-utterance std of MC-sampled outputs")
         self.plot_paths = [roc, density]
         for logger in self.loggers:
