@@ -40,11 +40,6 @@ class CalibratedDetector:
     threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside
 
 
-# settings added after cells were cached: at these values they stay out of a cell's key, so the cells trained before
-# they existed keep theirs
-LATER_DEFAULTS = {"bnn_layer": None, "benign_train_sources": 0, "fpr_per_kind": False}
-
-
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
     """Where one untargeted cell's detectors (and SE enhancer) are trained: keyed by its campaigns, its source
     utterances (the split follows from them), its benign calibration sources and the settings, so a cell grown to more
@@ -52,11 +47,9 @@ def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: Adversaria
     sources = sorted(s.utterance_id for s in data.sources())
     calibration = sorted(s.utterance_id for s in data.benign_calibration_sources())
     settings = {**asdict(preset.detectors), "bnn_layer": preset.detectors.layer_for(data.system["backend"])}
-    settings = {k: v for k, v in settings.items() if k not in LATER_DEFAULTS or v != LATER_DEFAULTS[k]}
     key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
                        "sources": sources, "calibration": calibration,
-                       **({"benign_train": sorted(s.utterance_id for s in data.benign_training_sources())}
-                          if data.benign_training_sources() else {}),
+                       "benign_train": sorted(s.utterance_id for s in data.benign_training_sources()),
                        "detectors": settings, "split": preset.split_fractions, "seed": preset.seed,
                        "se_epochs": preset.se_epochs})
     return cache_root / "detectors" / f"{data.system_label}-untargeted-{budget}-{key}"
