@@ -1,5 +1,5 @@
 """The project's Lightning CLI (``python train.py``): components from YAML (``class_path`` / ``init_args``), checkpoints
-loaded with ``weights_only=True`` by default, and an adversarial data module's campaigns generated before the
+loaded with ``weights_only=True`` by default, and the campaigns a data module reads generated before the
 subcommand runs (each DDP rank attacks its own shard; the data module itself only reads)."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ class ProjectCLI(LightningCLI):
         return kwargs
 
     def _generate_campaigns(self) -> None:
-        from datamodules.adversarial.datamodule import AdversarialDataModule
+        """Every campaign the data module reads (``campaign_plans()``: the adversarial data module itself, or the
+        one an enhancement-pairs module wraps), this rank's shard."""
+        from campaigns.launcher import generate
 
-        if isinstance(self.datamodule, AdversarialDataModule):
-            from campaigns.launcher import generate
-
-            generate(self.datamodule, self.trainer.global_rank, self.trainer.world_size)
+        for plan in getattr(self.datamodule, "campaign_plans", lambda: [])():
+            generate(plan, self.trainer.global_rank, self.trainer.world_size)
 
     def before_fit(self) -> None:
         self._generate_campaigns()

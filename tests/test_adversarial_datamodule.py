@@ -191,3 +191,23 @@ def test_enhancement_pairs_keep_the_splits_and_add_identity_pairs_only_when_aske
         assert sorted(identity) == sorted((sources[e.source_id],) * 2 for e in examples if e.kind == "clean")
     perturbed, clean, lengths = next(iter(with_identity.train_dataloader()))
     assert perturbed.shape == clean.shape and perturbed.shape[0] == lengths.shape[0] <= 2
+
+
+def test_the_training_cli_generates_the_campaigns_an_enhancement_pairs_module_reads(tiny_corpus, tmp_path):
+    """``python train.py fit --config configs/se.yaml``: the pairs module wraps the adversarial one; the CLI runs its
+    campaigns before fitting (the data module itself would only raise)."""
+    from train import cli_main
+
+    adversarial = "--data.init_args.adversarial.init_args"
+    cli = cli_main(["--config", "configs/se.yaml", "--config", "configs/se_gaussian.yaml",
+                    f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
+                    f"{adversarial}.source.init_args.synthetic_dir={tiny_corpus}",
+                    f"{adversarial}.source.init_args.test_subset=4", f"{adversarial}.cache_root={tmp_path}/adv",
+                    f"{adversarial}.system_factory=tests.toy_system.toy_system", f"{adversarial}.system={{seed: 0}}",
+                    f"{adversarial}.query_budget=2", f"{adversarial}.progress=false"], run=False)
+    plan = cli.datamodule.campaign_plans()[0]
+    with pytest.raises(CampaignsNotGeneratedError):
+        plan.check_generated()
+    cli.before_fit()
+    plan.check_generated()
+    assert sum(len(cache.records()) for _, cache in plan.campaigns()) == 4

@@ -199,6 +199,10 @@ class AdversarialDataModule(L.LightningDataModule):
         """The prior spec an attack of the mix runs with (None: no prior, or an attack that cannot use one)."""
         return self.prior if self.prior is not None and spec.attack.uses_prior else None
 
+    def campaign_plans(self) -> list["AdversarialDataModule"]:
+        """What generates this module's data (``campaigns.launcher.generate`` of each): the module itself."""
+        return [self]
+
     def setup(self, stage: str | None = None) -> None:
         if self.examples:
             return

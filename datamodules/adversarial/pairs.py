@@ -49,6 +49,10 @@ class EnhancementPairsDataModule(L.LightningDataModule):
         self.identity_pairs = identity_pairs
         self.pairs: dict[str, list[tuple[str, str]]] = {}
 
+    def campaign_plans(self) -> list[AdversarialDataModule]:
+        """What generates this module's data: the adversarial data module it pairs."""
+        return [self.adversarial]
+
     def setup(self, stage: str | None = None) -> None:
         if self.pairs:
             return
