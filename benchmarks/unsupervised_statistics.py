@@ -25,7 +25,7 @@ from evaluation.preset import load_preset
 from evaluation.report import publish_rows
 from evaluation.setting import adversarial_data, budget_of, generated
 from lit_modules.detectors.bnn_detector import BNNDetector
-from lit_modules.detectors.bnn_module import UNSUPERVISED_SCORES
+from lit_modules.detectors.detector_heads import UNSUPERVISED_SCORES
 
 ADVERSARIAL = ("AE", "AZ")
 

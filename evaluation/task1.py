@@ -113,7 +113,7 @@ def dispersion_view(detector, data, path: Path, cell: str) -> Path:
         lambda w, n: detector.details(w, n)["dispersion"].float().cpu().tolist(), test, data.source.sample_rate,
         data.batch_size))
     kinds = np.array([e.kind for e in test])
-    groups = {"train clean (1,024 reference quantiles)": detector.module.reference_utterances.cpu().numpy()}
+    groups = {"train clean (1,024 reference quantiles)": detector.module.head.reference_utterances.cpu().numpy()}
     groups.update({f"test {kind}": dispersion[kinds == kind] for kind in sorted(set(kinds))})
     return figures.plot_density(groups, path, "per-utterance std of sampled hidden outputs", f"Fig. 2 view, {cell}")
 

@@ -320,7 +320,7 @@ def test_unsupervised_fit_trains_on_clean_speech_only_and_flags_unseen_noise(tin
 
     cli = cli_main(["fit", *tiny_overrides(tiny_corpus, tmp_path, mode="unsupervised", epochs=15)])
     assert cli.model.num_train == cli.datamodule.count_train_examples(("clean",))
-    assert float(cli.model.reference.max()) > 0  # the clean reference distribution was recorded
+    assert float(cli.model.head.reference.max()) > 0  # the clean reference distribution was recorded
     last = cli.trainer.checkpoint_callback.last_model_path
     tested = cli_main(["test", *tiny_overrides(tiny_corpus, tmp_path, mode="unsupervised"), f"--ckpt_path={last}"])
     assert tested.model.test_results["auc"] > 0.6, tested.model.test_results

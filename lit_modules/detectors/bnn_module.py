@@ -1,14 +1,14 @@
 """``BNNDetectorModule``: the Bayesian Flipout detector on a frozen backend's hidden activations (Lightning).
 
-Two modes (``mode``):
-- ``supervised``: ``FlipoutDetectorHead`` trained on labelled clean / benign-noisy / adversarial examples with the ELBO
-  (binary cross-entropy + KL / N). Score: the mean adversarial probability over S Monte Carlo samples; also the
+One module, two heads behind one interface (``lit_modules.detectors.detector_heads``), chosen by ``mode``:
+- ``supervised``: ``SupervisedFlipoutHead`` trained on labelled clean / benign-noisy / adversarial examples with the
+  ELBO (binary cross-entropy + KL / N). Score: the mean adversarial probability over S Monte Carlo samples; also the
   predictive std and entropy.
-- ``unsupervised``: ``BayesianCTCProbe`` trained on the clean examples only (CTC loss of their transcripts + KL / N);
-  score: the 1-Wasserstein distance of an input's per-frame output dispersion to that of clean training speech
-  (``unsupervised_score: wasserstein``), the per-utterance dispersion itself (``dispersion``), the mean per-frame
-  mutual information between outputs and weights (``mutual_information``, BALD) or its share of the predictive
-  entropy (``epistemic_fraction``).
+- ``unsupervised``: ``UnsupervisedProbeHead`` trained on the clean examples only (CTC loss of their transcripts +
+  KL / N); score: the 1-Wasserstein distance of an input's per-frame output dispersion to that of clean training
+  speech (``unsupervised_score: wasserstein``), the per-utterance dispersion itself (``dispersion``), the mean
+  per-frame mutual information between outputs and weights (``mutual_information``, BALD) or its share of the
+  predictive entropy (``epistemic_fraction``).
 
 N is the number of training examples the likelihood sums over (all of them, or the clean ones in unsupervised mode),
 read from the data module at setup unless given. Thresholds are calibrated on validation data (at ``target_fpr``
@@ -26,7 +26,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torchmetrics.functional.classification import binary_auroc
 
@@ -35,15 +34,10 @@ from core.cache_dir import default_cache_dir
 from core import figures
 from lit_modules.detectors import calibration
 from lit_modules.detectors.activation_cache import ActivationCache
-from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, epistemic_fraction, utterance_dispersion,
-                                                  wasserstein_scores)
-from lit_modules.detectors.elbo import elbo_loss, kl_warmup
-from lit_modules.detectors.flipout_head import FlipoutDetectorHead
-from lit_modules.vocabulary import CharacterVocabulary
+from lit_modules.detectors.detector_heads import UNSUPERVISED_SCORES, SupervisedFlipoutHead, UnsupervisedProbeHead
+from lit_modules.detectors.elbo import kl_warmup
 
 MODES = ("supervised", "unsupervised")
-UNSUPERVISED_SCORES = ("wasserstein", "dispersion", "mutual_information", "epistemic_fraction")
-REFERENCE_POINTS = 1024  # quantiles kept of the clean reference distribution
 
 
 def _adam(parameters):
@@ -106,27 +100,21 @@ class BNNDetectorModule(L.LightningModule):
         probe = torch.zeros(1, 16_000)
         probe[0, ::50] = 0.01
         input_dim = backend_object.hidden(probe, torch.tensor([16_000]), self.layer)[0].shape[-1]
-        if mode == "supervised":
-            self.head = FlipoutDetectorHead(input_dim, hidden_dim, prior_variance, posterior_rho_init)
-        else:
-            self.vocabulary = CharacterVocabulary()
-            self.probe = BayesianCTCProbe(input_dim, len(self.vocabulary), prior_variance, posterior_rho_init)
+        heads = {"supervised": lambda: SupervisedFlipoutHead(input_dim, hidden_dim, prior_variance, posterior_rho_init),
+                 "unsupervised": lambda: UnsupervisedProbeHead(input_dim, prior_variance, posterior_rho_init,
+                                                               unsupervised_score)}
+        self.head = heads[mode]()
         self.register_buffer("threshold_fpr", torch.tensor(math.nan))
         self.register_buffer("threshold_youden", torch.tensor(math.nan))
-        self.register_buffer("reference", torch.zeros(REFERENCE_POINTS))  # clean per-frame dispersion quantiles
-        self.register_buffer("reference_utterances", torch.zeros(REFERENCE_POINTS))  # clean per-utterance ones
         self.num_train = num_train_examples
         self.cache: ActivationCache | None = None
-        self._reservoir: list[np.ndarray] = []
-        self._reservoir_utterances: list[np.ndarray] = []
         self._outputs: dict[str, list] = {}
 
     # ------------------------------------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if self.num_train is None and datamodule is not None and stage == "fit":
-            kinds = ("clean",) if self.hparams.mode == "unsupervised" else None
-            self.num_train = datamodule.count_train_examples(kinds)
+            self.num_train = datamodule.count_train_examples(self.head.training_kinds)
         if self.hparams.cache_activations and self.cache is None:
             corpus = getattr(getattr(datamodule, "source", None), "corpus_root", None)
             base = self.hparams.activation_cache_dir or default_cache_dir() / "activations"
@@ -152,20 +140,7 @@ class BNNDetectorModule(L.LightningModule):
     @torch.no_grad()
     def score_features(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int | None = None) -> dict:
         """Scores of a batch [B] (higher = more adversarial) and diagnostics, from S Monte Carlo samples."""
-        samples = samples or self.hparams.mc_samples
-        if self.hparams.mode == "supervised":
-            probabilities = torch.sigmoid(self.head.sample(hidden, lengths, samples))  # [S, B]
-            mean = probabilities.mean(0)
-            entropy = -(mean * (mean + 1e-8).log() + (1 - mean) * (1 - mean + 1e-8).log())
-            return {"score": mean, "predictive_std": probabilities.std(0), "entropy": entropy}
-        frames = self.probe.frame_statistics(hidden, lengths, samples)
-        scores = {
-            "dispersion": utterance_dispersion(frames["dispersion"], lengths),
-            "wasserstein": wasserstein_scores(frames["dispersion"], lengths,
-                                              self.reference.cpu().numpy()).to(hidden.device),
-            "mutual_information": utterance_dispersion(frames["mutual_information"], lengths),
-            "epistemic_fraction": epistemic_fraction(frames["mutual_information"], frames["entropy"])}
-        return {"score": scores[self.hparams.unsupervised_score], **scores}
+        return self.head.scores(hidden, lengths, samples or self.hparams.mc_samples)
 
     @property
     def threshold(self) -> torch.Tensor:
@@ -174,29 +149,12 @@ class BNNDetectorModule(L.LightningModule):
     # ------------------------------------------------------------------------------------------- training
     def training_step(self, batch: LabelledSpeechBatch, batch_idx: int):
         hidden, lengths = self.features(batch)
-        warmup = self.hparams.kl_weight * kl_warmup(self.global_step, self.hparams.kl_warmup_steps)
-        size = len(batch.labels)
-        if self.hparams.mode == "supervised":
-            logits, kl = self.head(hidden, lengths)
-            loss, nll, scaled_kl = elbo_loss(logits, batch.labels, kl, self._num_train(), warmup)
-        else:
-            clean = [i for i, kind in enumerate(batch.kinds) if kind == "clean"]
-            if not clean:
-                return None  # nothing to learn from in this batch (unsupervised mode sees clean speech only)
-            hidden, lengths = hidden[clean], lengths[clean]
-            log_probs, kl = self.probe(hidden)
-            log_probs = log_probs[0]
-            targets, target_lengths = self.vocabulary.encode_batch([batch.transcripts[i] for i in clean])
-            nll = F.ctc_loss(log_probs.transpose(0, 1), targets.to(self.device), lengths,
-                             target_lengths.to(self.device), blank=self.vocabulary.blank, zero_infinity=True)
-            scaled_kl = kl / self._num_train()
-            loss = nll + warmup * scaled_kl
-            size = len(clean)
-            with torch.no_grad():
-                dispersion = self.probe.frame_dispersion(hidden, lengths, 8)
-                for row in range(len(clean)):
-                    self._reservoir.append(dispersion[row, : int(lengths[row])].cpu().numpy())
-                self._reservoir_utterances.append(utterance_dispersion(dispersion, lengths).cpu().numpy())
+        terms = self.head.training_terms(hidden, lengths, batch)
+        if terms is None:
+            return None  # nothing to learn from in this batch (e.g. no clean speech for the unsupervised head)
+        nll, kl, size = terms
+        scaled_kl = kl / self._num_train()
+        loss = nll + self.hparams.kl_weight * kl_warmup(self.global_step, self.hparams.kl_warmup_steps) * scaled_kl
         self.log_dict({"train/loss": loss, "train/nll": nll, "train/kl": scaled_kl}, batch_size=size, prog_bar=True)
         return loss
 
@@ -207,26 +165,18 @@ class BNNDetectorModule(L.LightningModule):
         return int(self.num_train)
 
     def on_train_epoch_start(self) -> None:
-        self._reservoir, self._reservoir_utterances = [], []
+        self.head.start_epoch()
 
-    def _update_reference(self) -> None:
-        if not self._reservoir:
-            return
-        points = np.linspace(0, 1, REFERENCE_POINTS)
-        frames = np.concatenate(self._reservoir)
-        utterances = np.concatenate(self._reservoir_utterances)
-        frames = torch.from_numpy(np.quantile(frames, points)).float()
-        utterances = torch.from_numpy(np.quantile(utterances, points)).float()
-        if self.trainer.world_size > 1:  # average the ranks' quantile functions
-            frames = self.all_gather(frames.to(self.device)).mean(0)
-            utterances = self.all_gather(utterances.to(self.device)).mean(0)
-        self.reference.copy_(frames.to(self.reference.device))
-        self.reference_utterances.copy_(utterances.to(self.reference.device))
+    def _gather_mean(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The mean of ``tensor`` over the ranks (itself in one process)."""
+        if self.trainer.world_size > 1:
+            return self.all_gather(tensor.to(self.device)).mean(0)
+        return tensor
 
     # ------------------------------------------------------------------------------------------- evaluation
     def on_validation_epoch_start(self) -> None:
-        if self.hparams.mode == "unsupervised" and self.trainer.state.fn == "fit":
-            self._update_reference()  # from the clean training speech of the epoch that just ran
+        if self.trainer.state.fn == "fit":
+            self.head.end_training_epoch(self._gather_mean)  # e.g. the clean reference of the epoch that just ran
         self._outputs = {}
 
     def on_test_epoch_start(self) -> None:
@@ -313,10 +263,9 @@ class BNNDetectorModule(L.LightningModule):
         mode = self.hparams.mode
         roc = figures.plot_roc({f"BNN ({mode})": (results["score"], results["labels"], auc)},
                                folder / f"roc_{mode}.png", title=f"BNN detector ({mode})")
-        spread = results["predictive_std"] if mode == "supervised" else results["dispersion"]
-        groups = {kind: spread[results["kinds"] == kind] for kind in sorted(set(results["kinds"]))}
-        if mode == "unsupervised":
-            groups = {"train (clean)": self.reference_utterances.cpu().numpy(), **groups}
+        spread = results[self.head.spread]
+        groups = {**self.head.density_reference(),
+                  **{kind: spread[results["kinds"] == kind] for kind in sorted(set(results["kinds"]))}}
         density = figures.plot_density(groups, folder / f"dispersion_{mode}.png",
                                      xlabel="per-utterance std of MC-sampled outputs")
         self.plot_paths = [roc, density]
@@ -326,5 +275,4 @@ class BNNDetectorModule(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- optimizer
     def configure_optimizers(self):
-        trainable = self.head.parameters() if self.hparams.mode == "supervised" else self.probe.parameters()
-        return self.optimizer_factory(trainable)
+        return self.optimizer_factory(self.head.parameters())

@@ -1,0 +1,122 @@
+"""The two Bayesian heads ``BNNDetectorModule`` trains on a frozen backend's activations, behind one interface.
+
+- ``SupervisedFlipoutHead``: the Flipout classifier (``FlipoutDetectorHead``) trained on labelled clean, benign-noisy
+  and adversarial examples with the ELBO; score = mean adversarial probability over S Monte Carlo samples.
+- ``UnsupervisedProbeHead``: the Bayesian CTC probe (``BayesianCTCProbe``) trained on clean speech only (CTC loss of
+  the transcripts + KL / N); it keeps the clean reference distribution of its per-frame output dispersion, and its
+  score is one of ``UNSUPERVISED_SCORES`` (docs/detector.md).
+
+The module owns what both share (the backend, activation cache, N, the KL weight and warm-up, thresholds, metrics);
+a head answers for its likelihood, its scores and what it keeps from training.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lit_modules.detectors.bayesian_probe import (BayesianCTCProbe, epistemic_fraction, utterance_dispersion,
+                                                  wasserstein_scores)
+from lit_modules.detectors.flipout_head import FlipoutDetectorHead
+from lit_modules.vocabulary import CharacterVocabulary
+
+UNSUPERVISED_SCORES = ("wasserstein", "dispersion", "mutual_information", "epistemic_fraction")
+REFERENCE_POINTS = 1024  # quantiles kept of the clean reference distribution
+
+
+class SupervisedFlipoutHead(FlipoutDetectorHead):
+    """Args: input_dim (the backend layer's width D), hidden_dim, prior_variance, posterior_rho_init (Flipout)."""
+
+    training_kinds = None  # the likelihood sums over every training example
+    spread = "predictive_std"  # the per-utterance spread its density plot shows
+
+    def training_terms(self, hidden: torch.Tensor, lengths: torch.Tensor, batch) -> tuple | None:
+        """(negative log-likelihood: mean binary cross-entropy of the labels, summed KL, examples) of one batch."""
+        logits, kl = self(hidden, lengths)
+        return F.binary_cross_entropy_with_logits(logits.float(), batch.labels.float()), kl, len(batch.labels)
+
+    @torch.no_grad()
+    def scores(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
+        probabilities = torch.sigmoid(self.sample(hidden, lengths, samples))  # [S, B]
+        mean = probabilities.mean(0)
+        entropy = -(mean * (mean + 1e-8).log() + (1 - mean) * (1 - mean + 1e-8).log())
+        return {"score": mean, "predictive_std": probabilities.std(0), "entropy": entropy}
+
+    def start_epoch(self) -> None:
+        pass
+
+    def end_training_epoch(self, gather_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        pass
+
+    def density_reference(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+class UnsupervisedProbeHead(BayesianCTCProbe):
+    """Args: input_dim (D), prior_variance, posterior_rho_init (Flipout); score: which statistic is the score
+    (``UNSUPERVISED_SCORES``; all are returned). Buffers ``reference`` / ``reference_utterances``: quantiles of the
+    per-frame / per-utterance dispersion of the clean training speech of the last epoch."""
+
+    training_kinds = ("clean",)  # clean speech only
+    spread = "dispersion"
+
+    def __init__(self, input_dim: int, prior_variance: float = 1.0, posterior_rho_init: float = -4.0,
+                 score: str = "wasserstein") -> None:
+        if score not in UNSUPERVISED_SCORES:
+            raise ValueError(f"unsupervised_score must be one of {UNSUPERVISED_SCORES}, got {score!r}")
+        vocabulary = CharacterVocabulary()
+        super().__init__(input_dim, len(vocabulary), prior_variance, posterior_rho_init)
+        self.vocabulary, self.score_name = vocabulary, score
+        self.register_buffer("reference", torch.zeros(REFERENCE_POINTS))
+        self.register_buffer("reference_utterances", torch.zeros(REFERENCE_POINTS))
+        self._frames: list[np.ndarray] = []
+        self._utterances: list[np.ndarray] = []
+
+    def training_terms(self, hidden: torch.Tensor, lengths: torch.Tensor, batch) -> tuple | None:
+        """(CTC negative log-likelihood of the clean examples' transcripts, KL, clean examples), or None for a batch
+        without clean speech; records the clean frames' dispersion for the reference."""
+        clean = [i for i, kind in enumerate(batch.kinds) if kind == "clean"]
+        if not clean:
+            return None
+        hidden, lengths = hidden[clean], lengths[clean]
+        log_probs, kl = self(hidden)
+        targets, target_lengths = self.vocabulary.encode_batch([batch.transcripts[i] for i in clean])
+        nll = F.ctc_loss(log_probs[0].transpose(0, 1), targets.to(hidden.device), lengths,
+                         target_lengths.to(hidden.device), blank=self.vocabulary.blank, zero_infinity=True)
+        with torch.no_grad():
+            dispersion = self.frame_dispersion(hidden, lengths, 8)
+            for row in range(len(clean)):
+                self._frames.append(dispersion[row, : int(lengths[row])].cpu().numpy())
+            self._utterances.append(utterance_dispersion(dispersion, lengths).cpu().numpy())
+        return nll, kl, len(clean)
+
+    @torch.no_grad()
+    def scores(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
+        frames = self.frame_statistics(hidden, lengths, samples)
+        scores = {
+            "dispersion": utterance_dispersion(frames["dispersion"], lengths),
+            "wasserstein": wasserstein_scores(frames["dispersion"], lengths,
+                                              self.reference.cpu().numpy()).to(hidden.device),
+            "mutual_information": utterance_dispersion(frames["mutual_information"], lengths),
+            "epistemic_fraction": epistemic_fraction(frames["mutual_information"], frames["entropy"])}
+        return {"score": scores[self.score_name], **scores}
+
+    def start_epoch(self) -> None:
+        self._frames, self._utterances = [], []
+
+    def end_training_epoch(self, gather_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """The reference from the clean training speech of the epoch that just ran (``gather_mean`` averages the
+        ranks' quantile functions under DDP)."""
+        if not self._frames:
+            return
+        points = np.linspace(0, 1, REFERENCE_POINTS)
+        frames = torch.from_numpy(np.quantile(np.concatenate(self._frames), points)).float()
+        utterances = torch.from_numpy(np.quantile(np.concatenate(self._utterances), points)).float()
+        self.reference.copy_(gather_mean(frames).to(self.reference.device))
+        self.reference_utterances.copy_(gather_mean(utterances).to(self.reference.device))
+
+    def density_reference(self) -> dict[str, np.ndarray]:
+        return {"train (clean)": self.reference_utterances.cpu().numpy()}
