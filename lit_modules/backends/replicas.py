@@ -67,6 +67,28 @@ def emformer_rnnt_librispeech(hub_dir: Path, pieces: int = 4096, seed: int = 0) 
     return Path(hub_dir)
 
 
+# The LibriSpeech Conformer recipes' front end (80 filterbanks, global normalization, 2 strided convolution blocks),
+# shared by the attention and the transducer models' hyperparams.yaml.
+_CONFORMER_FRONT_END = """\
+compute_features: !new:speechbrain.lobes.features.Fbank
+    sample_rate: !ref <sample_rate>
+    n_fft: !ref <n_fft>
+    n_mels: !ref <n_mels>
+    win_length: !ref <win_length>
+
+normalize: !new:speechbrain.processing.features.InputNormalization
+    norm_type: global
+
+CNN: !new:speechbrain.lobes.models.convolution.ConvolutionFrontEnd
+    input_shape: (8, 10, 80)
+    num_blocks: 2
+    num_layers_per_block: 1
+    out_channels: (64, 32)
+    kernel_sizes: (3, 3)
+    strides: (2, 2)
+    residuals: (False, False)
+"""
+
 # The inference hyperparams.yaml of speechbrain/asr-conformer-transformerlm-librispeech, as its layout goes: the
 # LibriSpeech Conformer recipe's model (conformer_large: 12 Conformer encoder layers and 6 Transformer decoder layers
 # of width 512, 8 heads, feed-forward 2048, GELU, relative-position attention; a 2-block convolutional front end over
@@ -94,24 +116,7 @@ test_beam_size: {beam_size}
 lm_weight: 0.60
 ctc_weight_decode: 0.40
 
-compute_features: !new:speechbrain.lobes.features.Fbank
-    sample_rate: !ref <sample_rate>
-    n_fft: !ref <n_fft>
-    n_mels: !ref <n_mels>
-    win_length: !ref <win_length>
-
-normalize: !new:speechbrain.processing.features.InputNormalization
-    norm_type: global
-
-CNN: !new:speechbrain.lobes.models.convolution.ConvolutionFrontEnd
-    input_shape: (8, 10, 80)
-    num_blocks: 2
-    num_layers_per_block: 1
-    out_channels: (64, 32)
-    kernel_sizes: (3, 3)
-    strides: (2, 2)
-    residuals: (False, False)
-
+""" + _CONFORMER_FRONT_END + """
 Transformer: !new:speechbrain.lobes.models.transformer.TransformerASR.TransformerASR
     input_size: 640
     tgt_vocab: !ref <output_neurons>
@@ -258,24 +263,7 @@ output_neurons: {pieces}
 blank_index: 0
 pad_index: 0
 
-compute_features: !new:speechbrain.lobes.features.Fbank
-    sample_rate: !ref <sample_rate>
-    n_fft: !ref <n_fft>
-    n_mels: !ref <n_mels>
-    win_length: !ref <win_length>
-
-normalize: !new:speechbrain.processing.features.InputNormalization
-    norm_type: global
-
-CNN: !new:speechbrain.lobes.models.convolution.ConvolutionFrontEnd
-    input_shape: (8, 10, 80)
-    num_blocks: 2
-    num_layers_per_block: 1
-    out_channels: (64, 32)
-    kernel_sizes: (3, 3)
-    strides: (2, 2)
-    residuals: (False, False)
-
+""" + _CONFORMER_FRONT_END + """
 Transformer: !new:speechbrain.lobes.models.transformer.TransformerASR.TransformerASR
     input_size: 640
     tgt_vocab: !ref <output_neurons>
