@@ -7,8 +7,6 @@ shallow fusion (length-normalized LM scores, weight ``lm_weight``; paper: 0.006 
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torchaudio.functional as audio_functional
 from torch import nn
