@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--preset", default="smoke", help="smoke | cpu | paper | a YAML path (default: smoke)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="preset overrides, as for task1.py")
     parser.add_argument("--cache-dir", type=Path, default=None, help="as for task1.py (default: the project cache)")
-    parser.add_argument("--samples", type=int, default=None, help="Monte Carlo samples (default: the preset's)")
+    parser.add_argument("--samples", type=int, default=None, help="Monte Carlo samples (default: the detector's own)")
     args = parser.parse_args(argv)
     preset = load_preset(args.preset, args.set)
     cache_root = args.cache_dir or default_cache_dir()
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             generated(data)
             checkpoint = train_bnn(preset, backend, data, "unsupervised", detector_workdir(cache_root, preset, data,
                                                                                           budget))
-            detector = BNNDetector(str(checkpoint), samples=args.samples or preset.detectors.bnn_mc_samples)
+            detector = BNNDetector(str(checkpoint), samples=args.samples)
             test = data.examples["test"]
             statistics = {key: np.array(values) for key, values in zip(UNSUPERVISED_SCORES, zip(*scoring.over_examples(
                 lambda w, n: per_example(detector.details(w, n)), test, data.source.sample_rate, data.batch_size)))}

@@ -8,7 +8,6 @@ kept in the work folder, so a rerun reuses it.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,14 +18,16 @@ import torch
 from core.hashing import config_hash
 from datamodules.adversarial import AdversarialDataModule
 from evaluation import scoring
+from evaluation.calibration import calibrate_thresholds
+from evaluation.components import instantiate_component
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import backend_options, trainer_for
 from lit_modules.detectors.base import Detector
-from lit_modules.detectors.calibration import threshold_at_fpr, threshold_at_fpr_per_kind, threshold_youden
 
 log = logging.getLogger(__name__)
 
 DETECTORS = ("TD", "consistency", "BNN-supervised", "BNN-unsupervised")
+BNN_CONFIG = "detectors/bnn.yaml"  # the BNN component train.py uses, under configs/
 
 
 @dataclass
@@ -67,37 +68,38 @@ def consistency_transform(name: str) -> torch.nn.Module:
 
 def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int,
               per_kind: bool = False) -> tuple[float, float]:
-    """Thresholds on the validation split: at ``target_fpr`` (set on the detector; ``per_kind``: on each benign
-    kind) and by Youden's J."""
+    """Thresholds on the validation split, as the BNN's ``ThresholdCalibration`` sets them: at ``target_fpr`` (set on
+    the detector; ``per_kind``: on each benign kind) and by Youden's J."""
     examples = data.examples["val"]
     values, labels = scoring.scores(detector, examples, data.source.sample_rate, batch_size), scoring.labels(examples)
-    threshold = (threshold_at_fpr_per_kind(values, labels, [e.kind for e in examples], target_fpr) if per_kind
-                 else threshold_at_fpr(values, labels, target_fpr))
-    detector.threshold.fill_(threshold)
-    return threshold, threshold_youden(values, labels)
+    at_fpr, youden = calibrate_thresholds(values, labels, [e.kind for e in examples], target_fpr, per_kind)
+    detector.threshold.fill_(at_fpr)
+    return at_fpr, youden
 
 
-def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, mode: str, workdir: Path,
+def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, head: str, workdir: Path,
               progress: bool = True) -> Path:
-    """Fit the BNN detector on ``data`` (or reuse the checkpoint in ``workdir``); returns the checkpoint path."""
+    """Fit the BNN detector with head ``head`` (a key of ``preset.detectors.bnn_heads``) on ``data`` (or reuse the
+    checkpoint in ``workdir``): configs/detectors/bnn.yaml with the preset's overrides; returns the checkpoint path."""
+    from evaluation.detector_callbacks import detector_callbacks
     from lit_modules.detectors.bnn_module import BNNDetectorModule
 
-    checkpoint = workdir / f"bnn-{mode}.ckpt"
+    checkpoint = workdir / f"bnn-{head}.ckpt"
     if checkpoint.is_file():
         log.info("reusing %s", checkpoint)
         return checkpoint
     settings = preset.detectors
-    trainer = trainer_for(preset, workdir, f"bnn-{mode}", settings.bnn_epochs, progress)  # seeds before the head
-    module = BNNDetectorModule(
-        backend=backend, backend_options=backend_options(preset, backend, device="cpu"), layer=settings.layer_for(backend),
-        mode=mode,
-        hidden_dim=settings.bnn_hidden_dim, mc_samples=settings.bnn_mc_samples, kl_weight=settings.bnn_kl_weight,
-        target_fpr=settings.target_fpr, fpr_per_kind=settings.fpr_per_kind,
-        activation_cache_dir=str(workdir.parent / "activations"),
-        optimizer=functools.partial(torch.optim.Adam, lr=settings.bnn_learning_rate), plot_dir=str(workdir))
+    if head not in settings.bnn_heads:
+        raise ValueError(f"no head {head!r} in detectors.bnn_heads ({sorted(settings.bnn_heads)})")
+    callbacks = detector_callbacks(settings.target_fpr, settings.fpr_per_kind, plot_dir=str(workdir))
+    trainer = trainer_for(preset, workdir, f"bnn-{head}", settings.bnn_epochs, progress, callbacks)  # seeds first
+    module = instantiate_component(BNNDetectorModule, BNN_CONFIG, settings.bnn, {
+        "backend": backend, "backend_options": backend_options(preset, backend, device="cpu"),
+        "layer": settings.layer_for(backend), "head": settings.bnn_heads[head],
+        "activation_cache_dir": str(workdir.parent / "activations")})
     trainer.fit(module, datamodule=data)
     if torch.isnan(module.threshold):
-        raise RuntimeError(f"BNN ({mode}) on {backend}: no calibrated threshold (the validation split needs benign "
+        raise RuntimeError(f"BNN ({head}) on {backend}: no calibrated threshold (the validation split needs benign "
                            "and adversarial examples; attack more source utterances)")
     trainer.save_checkpoint(str(checkpoint))
     return checkpoint
@@ -120,12 +122,11 @@ def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: A
         elif name == "consistency":
             detector = TransformConsistencyDetector(backend, consistency_transform(settings.consistency_transform))
         elif name.startswith("BNN-"):
-            mode = name.split("-", 1)[1]
-            checkpoint = train_bnn(preset, backend_name, data, mode, workdir, progress)
-            detector = BNNDetector(str(checkpoint), samples=settings.bnn_mc_samples)
+            checkpoint = train_bnn(preset, backend_name, data, name.split("-", 1)[1], workdir, progress)
+            detector = BNNDetector(str(checkpoint))
             out[name] = CalibratedDetector(name, detector, float(detector.threshold), {
                 "class_path": "lit_modules.detectors.bnn_detector.BNNDetector",
-                "init_args": {"checkpoint": str(checkpoint), "samples": settings.bnn_mc_samples}},
+                "init_args": {"checkpoint": str(checkpoint), "samples": detector.samples}},
                 float(detector.module.threshold_youden))
             continue
         else:

@@ -1,7 +1,7 @@
 """The benchmark tables' figures (pure functions over per-utterance arrays), each with a bootstrap 95 % interval.
 
 - corpus WER: total word edits / total reference words (jiwer alignments), not a mean of per-utterance WERs;
-- detection: AUC (torchmetrics), FP % / FN % at a calibrated threshold (``lit_modules.detectors.calibration``);
+- detection: AUC (torchmetrics), FP % / FN % at a calibrated threshold (``evaluation.calibration``);
 - UR %: share of targeted attacks that did not end with the target transcript *and* no detector flag.
 
 The bootstrap resamples utterances with replacement (percentile interval). ``scipy.stats.bootstrap`` was not used
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from lit_modules.detectors.calibration import error_rates
+from evaluation.calibration import error_rates
 
 
 @dataclass(frozen=True)

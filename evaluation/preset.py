@@ -17,6 +17,8 @@ PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
 DEFENSES = ("none", "LS", "DS", "SE", "TD", "BNN")
 ADAPTIVE_DETECTORS = ("BNN-supervised", "BNN-unsupervised")  # Task 1 detectors an attacker can query
 DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order")  # free-form: overrides reach inside
+BNN_HEADS = {"supervised": {"class_path": "lit_modules.detectors.detector_heads.SupervisedFlipoutHead"},
+             "unsupervised": {"class_path": "lit_modules.detectors.detector_heads.UnsupervisedProbeHead"}}
 
 
 @dataclass
@@ -29,11 +31,13 @@ class DetectorSettings:
     bnn_layer: str | dict[str, str] | None = None  # the backend layer feeding both BNN modes: one name for every
     # backend, or {backend: layer}; None / a backend not named = the backend's last layer (docs/detector.md: inner
     # layers detect far better on the small backends)
+    bnn: dict = field(default_factory=lambda: {"kl_weight": 0.01, "kl_warmup_steps": 0})  # overrides of
+    # configs/detectors/bnn.yaml's init_args (the module python train.py fit --config configs/bnn.yaml trains), e.g.
+    # {mc_samples: 32, kl_weight: 0.01, optimizer: {init_args: {lr: 0.01}}}; a preset's block replaces this default
+    # whole; backend, layer, head and folders are set per cell
+    bnn_heads: dict[str, dict] = field(default_factory=lambda: dict(BNN_HEADS))  # the head of each BNN detector
+    # (BNN-supervised, BNN-unsupervised): {class_path, init_args} of a DetectorHead
     bnn_epochs: int = 30
-    bnn_hidden_dim: int = 64
-    bnn_mc_samples: int = 32
-    bnn_kl_weight: float = 0.01
-    bnn_learning_rate: float = 1e-3
     bnn_batch_size: int = 16
     target_fpr: float = 0.05
     fpr_per_kind: bool = False  # hold target_fpr on each benign kind (clean, AG) instead of on both pooled

@@ -97,7 +97,8 @@ class BackendPool:
         return self._backends[name]
 
 
-def trainer_for(preset: BenchmarkPreset, workdir: Path, name: str, epochs: int, progress: bool = True):
+def trainer_for(preset: BenchmarkPreset, workdir: Path, name: str, epochs: int, progress: bool = True,
+                callbacks: list | None = None):
     """A seeded Lightning trainer for a benchmark's trained parts (BNN, SE) on the preset's hardware; CSV logs in
     ``workdir/name``; the caller saves the final checkpoint."""
     import lightning as L
@@ -108,4 +109,5 @@ def trainer_for(preset: BenchmarkPreset, workdir: Path, name: str, epochs: int, 
     return L.Trainer(max_epochs=epochs, accelerator=hardware.accelerator, devices=hardware.devices,
                      strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
                      logger=CSVLogger(str(workdir), name=name), enable_checkpointing=False,
-                     enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1)
+                     enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
+                     callbacks=callbacks)

@@ -104,7 +104,7 @@ def test_detector_folders_are_keyed_by_sources_and_calibration_sources(tiny_corp
                                                                                             data, "snr10")
 
 
-def test_the_bnn_is_built_on_the_layer_the_preset_names_for_its_backend(monkeypatch, tmp_path):
+def test_the_bnn_is_built_from_its_component_config_on_the_layer_the_preset_names(monkeypatch, tmp_path):
     from evaluation import detector_suite
 
     built = {}
@@ -112,17 +112,38 @@ def test_the_bnn_is_built_on_the_layer_the_preset_names_for_its_backend(monkeypa
     class Built(Exception):
         pass
 
-    def capture(**options):
-        built.update(options)
+    def capture(base_class, config, *overrides):
+        built.update(config=config)
+        for override in overrides:
+            built.update(override)
         raise Built  # stop before any training
 
-    monkeypatch.setattr("lit_modules.detectors.bnn_module.BNNDetectorModule", capture)
+    monkeypatch.setattr(detector_suite, "instantiate_component", capture)
     for layers, expected in (("{whisper: encoder.layer_1, rnnt: subsampling}", "encoder.layer_1"),
                              ("{rnnt: subsampling}", None)):
         preset = load_preset("smoke", [f"detectors.bnn_layer={layers}"])
         with pytest.raises(Built):
-            detector_suite.train_bnn(preset, "whisper", None, "supervised", tmp_path / "cell", progress=False)
+            detector_suite.train_bnn(preset, "whisper", None, "unsupervised", tmp_path / "cell", progress=False)
         assert built["backend"] == "whisper" and built["layer"] == expected
+        assert built["config"] == "detectors/bnn.yaml"  # the file python train.py fit --config configs/bnn.yaml uses
+        assert built["head"] == preset.detectors.bnn_heads["unsupervised"]
+        assert built["optimizer"] == {"init_args": {"lr": 0.01}}  # the smoke preset's override of that file
+
+
+def test_the_presets_bnn_overrides_build_the_module_they_name():
+    from evaluation.components import instantiate_component
+    from lit_modules.detectors.bnn_module import BNNDetectorModule
+
+    preset = load_preset("smoke")
+    module = instantiate_component(BNNDetectorModule, "detectors/bnn.yaml", preset.detectors.bnn, {
+        "backend": None, "backend_factory": "tests.toy_system.toy_backend", "backend_options": {"seed": 0},
+        "head": preset.detectors.bnn_heads["supervised"]})
+    assert module.hparams.kl_weight == 0.01 and module.hparams.kl_warmup_steps == 0  # overridden
+    assert module.head.frame_layer.mu_weight.shape[0] == 16  # the preset's head
+    assert module.configure_optimizers().param_groups[0]["lr"] == 0.01
+    assert module.hparams.mc_samples == 32
+    with pytest.raises(Exception, match="kl_wieght"):
+        instantiate_component(BNNDetectorModule, "detectors/bnn.yaml", {"kl_wieght": 0.1})
 
 
 def test_task1_adaptive_rows_go_only_to_the_detectors_the_preset_names():

@@ -14,9 +14,11 @@ import pytest
 import torch
 from bayesian_torch.layers.flipout_layers.linear_flipout import LinearFlipout
 
-from lit_modules.detectors import calibration
+from evaluation import calibration
+from evaluation.detector_callbacks import DetectorTestReport, ThresholdCalibration
 from lit_modules.detectors.activation_cache import ActivationCache
 from lit_modules.detectors.bnn_module import BNNDetectorModule
+from lit_modules.detectors.detector_heads import SupervisedFlipoutHead, UnsupervisedProbeHead
 from lit_modules.detectors.elbo import elbo_loss, kl_warmup
 from lit_modules.detectors.flipout_head import FlipoutDetectorHead, flipout_kl, masked_mean_std, utterance_flipout
 from tests.conftest import REPO_ROOT
@@ -241,18 +243,38 @@ def test_per_kind_threshold_holds_the_target_on_every_benign_kind():
 
 
 @pytest.mark.parametrize("per_kind", [False, True])
-def test_the_bnn_module_calibrates_per_kind_only_when_asked(per_kind):
+def test_threshold_calibration_sets_the_modules_thresholds_per_kind_only_when_asked(per_kind):
     module = BNNDetectorModule(backend=None, backend_factory="tests.toy_system.toy_backend",
-                               backend_options={"seed": 0}, target_fpr=0.25, fpr_per_kind=per_kind)
-    module._gathered = lambda: {"score": np.array(KIND_SCORES), "labels": np.array(KIND_LABELS, np.float32),
-                                "kinds": np.array(KINDS)}
+                               backend_options={"seed": 0})
+    results = {"score": np.array(KIND_SCORES), "labels": np.array(KIND_LABELS, np.float32), "kinds": np.array(KINDS)}
+    module.epoch_results = lambda: results
     module.log_dict = lambda *args, **kwargs: None
-    module.on_validation_epoch_end()
+    ThresholdCalibration(target_fpr=0.25, per_kind=per_kind).on_validation_epoch_end(None, module)
     assert float(module.threshold_fpr) == pytest.approx(0.35 if per_kind else 0.25)
-    module._gathered = lambda: {"score": np.array(KIND_SCORES), "labels": np.array(KIND_LABELS, np.float32)}
+    assert float(module.threshold_youden) == pytest.approx(calibration.threshold_youden(KIND_SCORES, KIND_LABELS))
+    del results["kinds"]
     if per_kind:  # a multi-process validation gathers no kinds: say so, never fall back to pooling
-        with pytest.raises(RuntimeError, match="fpr_per_kind"):
-            module.on_validation_epoch_end()
+        with pytest.raises(RuntimeError, match="per-kind"):
+            ThresholdCalibration(target_fpr=0.25, per_kind=True).on_validation_epoch_end(None, module)
+
+
+def test_the_head_is_a_component_named_by_class_path():
+    def module(head):
+        return BNNDetectorModule(backend=None, backend_factory="tests.toy_system.toy_backend",
+                                 backend_options={"seed": 0}, head=head)
+
+    probe = module({"class_path": "lit_modules.detectors.detector_heads.UnsupervisedProbeHead",
+                    "init_args": {"score": "dispersion"}})
+    assert isinstance(probe.head, UnsupervisedProbeHead) and probe.head.score_name == "dispersion"
+    assert probe.head.training_kinds == ("clean",)
+    wide = module({"class_path": "lit_modules.detectors.detector_heads.SupervisedFlipoutHead",
+                   "init_args": {"hidden_dim": 24}})
+    assert isinstance(wide.head, SupervisedFlipoutHead) and wide.head.frame_layer.mu_weight.shape[0] == 24
+    with pytest.raises(ValueError, match="takes no"):
+        module({"class_path": "lit_modules.detectors.detector_heads.SupervisedFlipoutHead",
+                "init_args": {"hiden_dim": 24}})
+    with pytest.raises(ValueError, match="not a DetectorHead"):
+        module({"class_path": "torch.nn.Linear"})
 
 
 # ------------------------------------------------------------------------------------------ activation cache
@@ -277,19 +299,27 @@ def test_activation_cache_computes_once_and_returns_the_same_values(tmp_path):
 KL_WEIGHT = float(__import__("os").environ.get("KLW", "1e-3"))
 
 
-def tiny_overrides(tiny_corpus: Path, tmp_path: Path, mode: str = "supervised", epochs: int = 60) -> list[str]:
-    """configs/bnn.yaml on the toy recognizer and tiny corpus: AG at 0 dB (strong noise) plays the adversary."""
+UNSUPERVISED = "{class_path: lit_modules.detectors.detector_heads.UnsupervisedProbeHead}"
+SUPERVISED = "{class_path: lit_modules.detectors.detector_heads.SupervisedFlipoutHead, init_args: {hidden_dim: 16}}"
+
+
+def tiny_overrides(tiny_corpus: Path, tmp_path: Path, head: str = SUPERVISED, epochs: int = 60) -> list[str]:
+    """configs/bnn.yaml on the toy recognizer and tiny corpus: AG at 0 dB (strong noise) plays the adversary (the
+    toy system names no registry backend, so the linked ``model.backend`` is null and the factory builds the toy)."""
     return [
         "--config", str(REPO_ROOT / "configs/bnn.yaml"),
         "--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={tmp_path}",
-        f"--trainer.default_root_dir={tmp_path}", "--trainer.callbacks=[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
+        f"--trainer.default_root_dir={tmp_path}",
+        "--trainer.callbacks=[{class_path: evaluation.detector_callbacks.ThresholdCalibration}, "
+        f"{{class_path: evaluation.detector_callbacks.DetectorTestReport, init_args: {{plot_dir: {tmp_path}}}}}, "
+        "{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: "
         f"{{dirpath: {tmp_path}/ckpt, monitor: val/auc, mode: max, filename: best, save_last: true}}}}]",
         f"--trainer.max_epochs={epochs}", "--trainer.enable_progress_bar=false",
-        "--model.init_args.backend=null", "--model.init_args.backend_factory=tests.toy_system.toy_backend",
-        "--model.init_args.backend_options={seed: 0}", f"--model.init_args.mode={mode}",
+        "--model.init_args.backend_factory=tests.toy_system.toy_backend",
+        "--model.init_args.backend_options={seed: 0}", f"--model.init_args.head={head}",
         f"--model.init_args.activation_cache_dir={tmp_path}/activations", "--model.init_args.mc_samples=8",
-        "--model.init_args.kl_warmup_steps=0", f"--model.init_args.kl_weight={KL_WEIGHT}", "--model.init_args.hidden_dim=16",
-        f"--model.init_args.plot_dir={tmp_path}", "--model.init_args.optimizer.init_args.lr=0.01",
+        "--model.init_args.kl_warmup_steps=0", f"--model.init_args.kl_weight={KL_WEIGHT}",
+        "--model.init_args.optimizer.init_args.lr=0.01",
         f"--data.init_args.source.init_args.synthetic_dir={tiny_corpus}",
         "--data.init_args.source.init_args.test_splits=[train, dev, test]",
         "--data.init_args.system_factory=tests.toy_system.toy_system", "--data.init_args.system={seed: 0}",
@@ -300,30 +330,38 @@ def tiny_overrides(tiny_corpus: Path, tmp_path: Path, mode: str = "supervised", 
     ]
 
 
+def report_of(cli) -> "DetectorTestReport":
+    (report,) = [c for c in cli.trainer.callbacks if isinstance(c, DetectorTestReport)]
+    return report
+
+
 def test_supervised_fit_separates_clean_from_strongly_perturbed_speech(tiny_corpus, tmp_path):
     from train import cli_main
 
     cli = cli_main(["fit", *tiny_overrides(tiny_corpus, tmp_path)])
     module = cli.model
+    assert module.hparams.backend is None and isinstance(module.head, SupervisedFlipoutHead)
     assert module.num_train == cli.datamodule.count_train_examples() > 0
     assert module.cache.hits > 0 and module.cache.misses == module.num_train + len(cli.datamodule.examples["val"])
     assert not math.isnan(float(module.threshold_fpr)) and not math.isnan(float(module.threshold_youden))
     last = cli.trainer.checkpoint_callback.last_model_path  # the tiny val split saturates val/auc early
     tested = cli_main(["test", *tiny_overrides(tiny_corpus, tmp_path), f"--ckpt_path={last}"])
-    results = tested.model.test_results
-    assert results["auc"] >= 0.9, results
-    assert all(p.is_file() for p in tested.model.plot_paths)
+    report = report_of(tested)
+    assert report.results["auc"] >= 0.9, report.results
+    assert tested.trainer.callback_metrics["test/auc"] == pytest.approx(report.results["auc"])
+    assert len(report.plot_paths) == 2 and all(p.is_file() for p in report.plot_paths)
 
 
 def test_unsupervised_fit_trains_on_clean_speech_only_and_flags_unseen_noise(tiny_corpus, tmp_path):
     from train import cli_main
 
-    cli = cli_main(["fit", *tiny_overrides(tiny_corpus, tmp_path, mode="unsupervised", epochs=15)])
+    cli = cli_main(["fit", *tiny_overrides(tiny_corpus, tmp_path, head=UNSUPERVISED, epochs=15)])
+    assert isinstance(cli.model.head, UnsupervisedProbeHead)
     assert cli.model.num_train == cli.datamodule.count_train_examples(("clean",))
     assert float(cli.model.head.reference.max()) > 0  # the clean reference distribution was recorded
     last = cli.trainer.checkpoint_callback.last_model_path
-    tested = cli_main(["test", *tiny_overrides(tiny_corpus, tmp_path, mode="unsupervised"), f"--ckpt_path={last}"])
-    assert tested.model.test_results["auc"] > 0.6, tested.model.test_results
+    tested = cli_main(["test", *tiny_overrides(tiny_corpus, tmp_path, head=UNSUPERVISED), f"--ckpt_path={last}"])
+    assert report_of(tested).results["auc"] > 0.6, report_of(tested).results
 
 
 def test_ddp_with_two_cpu_processes_shards_the_attacks_and_the_batches(tiny_corpus, tmp_path):

@@ -23,7 +23,8 @@ class BNNDetector(Detector):
                                     "configs/bnn.yaml)")
         module = BNNDetectorModule.load_from_checkpoint(path, map_location=device, weights_only=True)
         if torch.isnan(module.threshold):
-            raise ValueError(f"{path}: the detector was never calibrated (no validation run)")
+            raise ValueError(f"{path}: the detector was never calibrated (fit it with validation data and the "
+                             "evaluation.detector_callbacks.ThresholdCalibration callback)")
         super().__init__(float(module.threshold))
         self.module = module.eval()
         self.samples = samples or module.hparams.mc_samples

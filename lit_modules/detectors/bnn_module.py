@@ -1,43 +1,41 @@
 """``BNNDetectorModule``: the Bayesian Flipout detector on a frozen backend's hidden activations (Lightning).
 
-One module, two heads behind one interface (``lit_modules.detectors.detector_heads``), chosen by ``mode``:
-- ``supervised``: ``SupervisedFlipoutHead`` trained on labelled clean / benign-noisy / adversarial examples with the
+One module; its head is a component named by ``class_path`` (``lit_modules.detectors.detector_heads``):
+- ``SupervisedFlipoutHead`` (the default) is trained on labelled clean / benign-noisy / adversarial examples with the
   ELBO (binary cross-entropy + KL / N). Score: the mean adversarial probability over S Monte Carlo samples; also the
   predictive std and entropy.
-- ``unsupervised``: ``UnsupervisedProbeHead`` trained on the clean examples only (CTC loss of their transcripts +
-  KL / N); score: the 1-Wasserstein distance of an input's per-frame output dispersion to that of clean training
-  speech (``unsupervised_score: wasserstein``), the per-utterance dispersion itself (``dispersion``), the mean
-  per-frame mutual information between outputs and weights (``mutual_information``, BALD) or its share of the
-  predictive entropy (``epistemic_fraction``).
+- ``UnsupervisedProbeHead`` is trained on the clean examples only (CTC loss of their transcripts + KL / N); score: the
+  1-Wasserstein distance of an input's per-frame output dispersion to that of clean training speech (its ``score``
+  argument picks another statistic: ``dispersion``, ``mutual_information``, ``epistemic_fraction``).
 
-N is the number of training examples the likelihood sums over (all of them, or the clean ones in unsupervised mode),
-read from the data module at setup unless given. Thresholds are calibrated on validation data (at ``target_fpr``
-and by Youden's J) and saved as buffers in the checkpoint; ``test`` reports AUC, FP % and FN % at the saved one.
-The backend is not a submodule: it is never trained and its weights are not copied into detector checkpoints
-(it is rebuilt by name from the hyper-parameters).
+N is the number of training examples the likelihood sums over (all of them, or the clean ones for the probe), read
+from the data module at setup unless given: it is known only once the campaigns have run (failed attacks give no
+example), so no parse-time link can carry it. The module keeps the decision thresholds as buffers (they travel in the
+checkpoint); ``evaluation.detector_callbacks.ThresholdCalibration`` sets them on validation data and
+``DetectorTestReport`` reports FP / FN and plots. The module logs ``{stage}/auc`` from one metric object per stage.
+The backend is not a submodule: it is never trained and its weights are not copied into detector checkpoints (it is
+rebuilt by name from the hyper-parameters).
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.cli import OptimizerCallable
-from torchmetrics.functional.classification import binary_auroc
+from torchmetrics.classification import BinaryAUROC
 
-from datamodules.adversarial.batch import LabelledSpeechBatch
 from core.cache_dir import default_cache_dir
-from core import figures
-from lit_modules.detectors import calibration
+from datamodules.adversarial.batch import LabelledSpeechBatch
 from lit_modules.detectors.activation_cache import ActivationCache
-from lit_modules.detectors.detector_heads import UNSUPERVISED_SCORES, SupervisedFlipoutHead, UnsupervisedProbeHead
+from lit_modules.detectors.detector_heads import build_head
 from lit_modules.detectors.elbo import kl_warmup
 
-MODES = ("supervised", "unsupervised")
+SUPERVISED_HEAD = {"class_path": "lit_modules.detectors.detector_heads.SupervisedFlipoutHead"}
+STAGES = ("val", "test")
 
 
 def _adam(parameters):
@@ -52,39 +50,30 @@ def build_backend(factory: str, name: str | None, options: dict | None):
 
 class BNNDetectorModule(L.LightningModule):
     """Args:
-        backend: registry name (``conformer_ctc``, ``whisper``, ...); ``backend_factory`` / ``backend_options``
-            build it (a dotted function called as ``factory(backend, **options)``, or ``factory(**options)`` when
-            ``backend`` is null).
+        backend: registry name (``conformer_ctc``, ``whisper``, ...; ``train.py`` links it to the data module's
+            ``system.backend``); ``backend_factory`` / ``backend_options`` build it (a dotted function called as
+            ``factory(backend, **options)``, or ``factory(**options)`` when ``backend`` is null).
         layer: which hidden layer feeds the detector (default: the backend's last).
-        mode: ``supervised`` or ``unsupervised``.
-        hidden_dim, prior_variance, posterior_rho_init: the Flipout layers.
+        head: ``{class_path, init_args}`` of a ``DetectorHead`` (default: ``SupervisedFlipoutHead``); the module adds
+            ``input_dim``, the layer's width, measured on a probe waveform.
         mc_samples: S, Monte Carlo samples at evaluation (training uses 1).
         kl_weight: beta, the KL term's weight (1 = the exact ELBO; < 1 = a tempered posterior, see docs/detector.md).
         kl_warmup_steps: linear KL warm-up (0 = none). num_train_examples: N (default: from the data module).
-        target_fpr: calibration target; decision: which saved threshold ``decide`` uses (``fpr`` or ``youden``).
-        fpr_per_kind: hold ``target_fpr`` on each kind of benign validation input (clean, AG, ...) rather than on
-            all of them pooled (``calibration.threshold_at_fpr_per_kind``; single-process validation only).
-        cache_activations: memory-map backend activations after their first computation.
-        unsupervised_score: which unsupervised statistic is the score (``UNSUPERVISED_SCORES``; all are returned).
+        decision: which saved threshold ``threshold`` is (``fpr`` or ``youden``).
+        cache_activations: memory-map backend activations after their first computation (``activation_cache_dir``,
+            default ``<cache>/activations``).
     """
 
     def __init__(self, backend: str | None = "conformer_ctc",
                  backend_factory: str = "lit_modules.backends.registry.load_backend",
-                 backend_options: dict | None = None, layer: str | None = None, mode: str = "supervised",
-                 hidden_dim: int = 64, prior_variance: float = 1.0, posterior_rho_init: float = -4.0,
+                 backend_options: dict | None = None, layer: str | None = None, head: dict | None = None,
                  mc_samples: int = 32, kl_weight: float = 1.0, kl_warmup_steps: int = 0,
-                 num_train_examples: int | None = None,
-                 target_fpr: float = 0.05, decision: str = "fpr", fpr_per_kind: bool = False,
+                 num_train_examples: int | None = None, decision: str = "fpr",
                  optimizer: OptimizerCallable = _adam,
-                 cache_activations: bool = True, activation_cache_dir: str | None = None,
-                 unsupervised_score: str = "wasserstein", plot_dir: str | None = None) -> None:
+                 cache_activations: bool = True, activation_cache_dir: str | None = None) -> None:
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if decision not in ("fpr", "youden"):
             raise ValueError(f"decision must be 'fpr' or 'youden', got {decision!r}")
-        if unsupervised_score not in UNSUPERVISED_SCORES:
-            raise ValueError(f"unsupervised_score must be one of {UNSUPERVISED_SCORES}, got {unsupervised_score!r}")
         if mc_samples < 1:
             raise ValueError(f"mc_samples must be >= 1, got {mc_samples}")
         self.save_hyperparameters(ignore=["optimizer"])
@@ -100,15 +89,14 @@ class BNNDetectorModule(L.LightningModule):
         probe = torch.zeros(1, 16_000)
         probe[0, ::50] = 0.01
         input_dim = backend_object.hidden(probe, torch.tensor([16_000]), self.layer)[0].shape[-1]
-        heads = {"supervised": lambda: SupervisedFlipoutHead(input_dim, hidden_dim, prior_variance, posterior_rho_init),
-                 "unsupervised": lambda: UnsupervisedProbeHead(input_dim, prior_variance, posterior_rho_init,
-                                                               unsupervised_score)}
-        self.head = heads[mode]()
+        self.head = build_head(head or SUPERVISED_HEAD, input_dim)
         self.register_buffer("threshold_fpr", torch.tensor(math.nan))
         self.register_buffer("threshold_youden", torch.tensor(math.nan))
+        self.auroc = torch.nn.ModuleDict({stage: BinaryAUROC() for stage in STAGES})
         self.num_train = num_train_examples
         self.cache: ActivationCache | None = None
         self._outputs: dict[str, list] = {}
+        self._results: dict[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -177,101 +165,59 @@ class BNNDetectorModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         if self.trainer.state.fn == "fit":
             self.head.end_training_epoch(self._gather_mean)  # e.g. the clean reference of the epoch that just ran
-        self._outputs = {}
+        self._start_evaluation()
 
     def on_test_epoch_start(self) -> None:
-        self._outputs = {}
+        self._start_evaluation()
 
     def on_predict_epoch_start(self) -> None:
-        self._outputs = {}
+        self._start_evaluation()
 
-    def _evaluate(self, batch: LabelledSpeechBatch) -> dict:
+    def _start_evaluation(self) -> None:
+        self._outputs, self._results = {}, None
+
+    def _evaluate(self, batch: LabelledSpeechBatch, stage: str) -> dict:
+        """The shared evaluation step: scores of the batch, kept for the epoch's results and its stage's AUC."""
         hidden, lengths = self.features(batch)
         scores = self.score_features(hidden, lengths)
         self._outputs.setdefault("labels", []).append(batch.labels.detach())
         for key, value in scores.items():
             self._outputs.setdefault(key, []).append(value.detach())
         self._outputs.setdefault("kinds", []).extend(batch.kinds)
+        if stage in self.auroc:
+            self.auroc[stage].update(scores["score"].float(), batch.labels.long())
+            self.log(f"{stage}/auc", self.auroc[stage], on_step=False, on_epoch=True, batch_size=len(batch.labels))
         return scores
 
     def validation_step(self, batch: LabelledSpeechBatch, batch_idx: int) -> None:
-        self._evaluate(batch)
+        self._evaluate(batch, "val")
 
     def test_step(self, batch: LabelledSpeechBatch, batch_idx: int) -> None:
-        self._evaluate(batch)
+        self._evaluate(batch, "test")
 
     def predict_step(self, batch: LabelledSpeechBatch, batch_idx: int) -> list[dict]:
-        scores = self._evaluate(batch)
+        scores = self._evaluate(batch, "predict")
         flags = scores["score"] >= self.threshold
         return [{"example_id": batch.example_ids[i], "kind": batch.kinds[i], "flagged": bool(flags[i]),
                  **{k: float(v[i]) for k, v in scores.items()}} for i in range(len(batch.labels))]
 
-    def _gathered(self) -> dict[str, np.ndarray]:
-        out = {}
-        for key, values in self._outputs.items():
-            if key == "kinds":
-                out[key] = np.array(values)
-                continue
-            tensor = torch.cat(values)
+    def epoch_results(self) -> dict[str, np.ndarray]:
+        """The evaluation epoch's outputs over all ranks: ``labels`` [N], ``score`` [N], every diagnostic [N] and,
+        in a single process, ``kinds`` [N] (strings do not gather). A collective under DDP: call it on every rank."""
+        if self._results is None:
+            out = {}
+            for key, values in self._outputs.items():
+                if key == "kinds":
+                    out[key] = np.array(values)
+                    continue
+                tensor = torch.cat(values)
+                if self.trainer.world_size > 1:
+                    tensor = self.all_gather(tensor).flatten()
+                out[key] = tensor.float().cpu().numpy()
             if self.trainer.world_size > 1:
-                tensor = self.all_gather(tensor).flatten()
-            out[key] = tensor.float().cpu().numpy()
-        if self.trainer.world_size > 1:
-            out.pop("kinds", None)  # strings do not gather; per-kind figures come from single-process runs
-        return out
-
-    def on_validation_epoch_end(self) -> None:
-        results = self._gathered()
-        if not self._has_both_classes(results):
-            return
-        scores, labels = results["score"], results["labels"]
-        if self.hparams.fpr_per_kind:
-            if "kinds" not in results:
-                raise RuntimeError("fpr_per_kind needs the validation inputs' kinds, which a multi-process "
-                                   "validation does not gather: validate on one device, or set fpr_per_kind false")
-            threshold = calibration.threshold_at_fpr_per_kind(scores, labels, results["kinds"],
-                                                              self.hparams.target_fpr)
-        else:
-            threshold = calibration.threshold_at_fpr(scores, labels, self.hparams.target_fpr)
-        self.threshold_fpr.fill_(threshold)
-        self.threshold_youden.fill_(calibration.threshold_youden(scores, labels))
-        rates = calibration.error_rates(scores, labels, float(self.threshold))
-        auc = float(binary_auroc(torch.from_numpy(scores), torch.from_numpy(labels).long()))
-        self.log_dict({"val/auc": auc, "val/fp": rates["fp"], "val/fn": rates["fn"]}, sync_dist=False)
-
-    def on_test_epoch_end(self) -> None:
-        results = self._gathered()
-        if not self._has_both_classes(results):
-            return
-        scores, labels = results["score"], results["labels"]
-        if torch.isnan(self.threshold):
-            raise RuntimeError("the detector has no calibrated threshold: run fit (with validation data) first")
-        rates = calibration.error_rates(scores, labels, float(self.threshold))
-        auc = float(binary_auroc(torch.from_numpy(scores), torch.from_numpy(labels).long()))
-        self.log_dict({"test/auc": auc, "test/fp": rates["fp"], "test/fn": rates["fn"]}, sync_dist=False)
-        self.test_results = {"auc": auc, **rates, "threshold": float(self.threshold), "n": int(len(labels))}
-        if self.trainer.is_global_zero and "kinds" in results:
-            self._plot(results, auc)
-
-    @staticmethod
-    def _has_both_classes(results: dict) -> bool:
-        labels = results.get("labels")
-        return labels is not None and labels.size > 0 and 0 < labels.sum() < labels.size
-
-    def _plot(self, results: dict, auc: float) -> None:
-        folder = Path(self.hparams.plot_dir or (self.trainer.log_dir or ".")) / "plots"
-        mode = self.hparams.mode
-        roc = figures.plot_roc({f"BNN ({mode})": (results["score"], results["labels"], auc)},
-                               folder / f"roc_{mode}.png", title=f"BNN detector ({mode})")
-        spread = results[self.head.spread]
-        groups = {**self.head.density_reference(),
-                  **{kind: spread[results["kinds"] == kind] for kind in sorted(set(results["kinds"]))}}
-        density = figures.plot_density(groups, folder / f"dispersion_{mode}.png",
-                                     xlabel="per-utterance std of MC-sampled outputs")
-        self.plot_paths = [roc, density]
-        for logger in self.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image(key=f"test/plots_{mode}", images=[str(roc), str(density)])
+                out.pop("kinds", None)
+            self._results = out
+        return self._results
 
     # ------------------------------------------------------------------------------------------- optimizer
     def configure_optimizers(self):

@@ -1,4 +1,5 @@
-"""The two Bayesian heads ``BNNDetectorModule`` trains on a frozen backend's activations, behind one interface.
+"""The Bayesian heads ``BNNDetectorModule`` trains on a frozen backend's activations, behind one interface
+(``DetectorHead``); a config names one by ``class_path`` (``model.init_args.head``), the module adds ``input_dim``.
 
 - ``SupervisedFlipoutHead``: the Flipout classifier (``FlipoutDetectorHead``) trained on labelled clean, benign-noisy
   and adversarial examples with the ELBO; score = mean adversarial probability over S Monte Carlo samples.
@@ -6,12 +7,14 @@
   the transcripts + KL / N); it keeps the clean reference distribution of its per-frame output dispersion, and its
   score is one of ``UNSUPERVISED_SCORES`` (docs/detector.md).
 
-The module owns what both share (the backend, activation cache, N, the KL weight and warm-up, thresholds, metrics);
-a head answers for its likelihood, its scores and what it keeps from training.
+The module owns what both share (the backend, activation cache, N, the KL weight and warm-up, the threshold buffers,
+metrics); a head answers for its likelihood, its scores and what it keeps from training.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from typing import Callable
 
 import numpy as np
@@ -27,9 +30,41 @@ UNSUPERVISED_SCORES = ("wasserstein", "dispersion", "mutual_information", "epist
 REFERENCE_POINTS = 1024  # quantiles kept of the clean reference distribution
 
 
-class SupervisedFlipoutHead(FlipoutDetectorHead):
+class DetectorHead:
+    """The interface of a BNN detector head (an ``nn.Module`` whose first argument is ``input_dim``, the backend
+    layer's width D).
+
+    Class attributes: ``label`` (its name in logs and plots), ``training_kinds`` (which training examples its
+    likelihood sums over: None = all; N for the KL / N term counts those), ``spread`` (the per-utterance diagnostic its
+    density plot shows)."""
+
+    label: str
+    training_kinds: tuple[str, ...] | None
+    spread: str
+
+    def training_terms(self, hidden: torch.Tensor, lengths: torch.Tensor, batch) -> tuple | None:
+        """(negative log-likelihood, summed KL, examples) of one batch; None when it holds nothing to learn from."""
+        raise NotImplementedError
+
+    def scores(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
+        """``score`` [B] (higher = more adversarial) and diagnostics [B] from S Monte Carlo samples."""
+        raise NotImplementedError
+
+    def start_epoch(self) -> None:
+        """A training epoch begins."""
+
+    def end_training_epoch(self, gather_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """A training epoch ended (``gather_mean`` averages a tensor over DDP ranks)."""
+
+    def density_reference(self) -> dict[str, np.ndarray]:
+        """Reference distributions its density plot shows beside the evaluated kinds (label -> values)."""
+        return {}
+
+
+class SupervisedFlipoutHead(FlipoutDetectorHead, DetectorHead):
     """Args: input_dim (the backend layer's width D), hidden_dim, prior_variance, posterior_rho_init (Flipout)."""
 
+    label = "supervised"
     training_kinds = None  # the likelihood sums over every training example
     spread = "predictive_std"  # the per-utterance spread its density plot shows
 
@@ -45,28 +80,20 @@ class SupervisedFlipoutHead(FlipoutDetectorHead):
         entropy = -(mean * (mean + 1e-8).log() + (1 - mean) * (1 - mean + 1e-8).log())
         return {"score": mean, "predictive_std": probabilities.std(0), "entropy": entropy}
 
-    def start_epoch(self) -> None:
-        pass
 
-    def end_training_epoch(self, gather_mean: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        pass
-
-    def density_reference(self) -> dict[str, np.ndarray]:
-        return {}
-
-
-class UnsupervisedProbeHead(BayesianCTCProbe):
+class UnsupervisedProbeHead(BayesianCTCProbe, DetectorHead):
     """Args: input_dim (D), prior_variance, posterior_rho_init (Flipout); score: which statistic is the score
     (``UNSUPERVISED_SCORES``; all are returned). Buffers ``reference`` / ``reference_utterances``: quantiles of the
     per-frame / per-utterance dispersion of the clean training speech of the last epoch."""
 
+    label = "unsupervised"
     training_kinds = ("clean",)  # clean speech only
     spread = "dispersion"
 
     def __init__(self, input_dim: int, prior_variance: float = 1.0, posterior_rho_init: float = -4.0,
                  score: str = "wasserstein") -> None:
         if score not in UNSUPERVISED_SCORES:
-            raise ValueError(f"unsupervised_score must be one of {UNSUPERVISED_SCORES}, got {score!r}")
+            raise ValueError(f"score must be one of {UNSUPERVISED_SCORES}, got {score!r}")
         vocabulary = CharacterVocabulary()
         super().__init__(input_dim, len(vocabulary), prior_variance, posterior_rho_init)
         self.vocabulary, self.score_name = vocabulary, score
@@ -120,3 +147,22 @@ class UnsupervisedProbeHead(BayesianCTCProbe):
 
     def density_reference(self) -> dict[str, np.ndarray]:
         return {"train (clean)": self.reference_utterances.cpu().numpy()}
+
+
+def build_head(spec: dict, input_dim: int) -> DetectorHead:
+    """A head from its config ``{"class_path": ..., "init_args": {...}}`` on a layer of width ``input_dim``."""
+    if not isinstance(spec, dict) or "class_path" not in spec or set(spec) - {"class_path", "init_args"}:
+        raise ValueError(f"head: give {{class_path: ..., init_args: {{...}}}}, got {spec!r}")
+    module, _, name = spec["class_path"].rpartition(".")
+    try:
+        head_class = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ValueError(f"head: cannot import {spec['class_path']!r} ({error})") from error
+    if not (isinstance(head_class, type) and issubclass(head_class, DetectorHead)):
+        raise ValueError(f"head: {spec['class_path']} is not a DetectorHead")
+    init_args = dict(spec.get("init_args") or {})
+    accepted = set(inspect.signature(head_class).parameters) - {"input_dim"}
+    unknown = sorted(set(init_args) - accepted)
+    if unknown:
+        raise ValueError(f"head: {spec['class_path']} takes no {unknown}; it takes {sorted(accepted)}")
+    return head_class(input_dim, **init_args)

@@ -59,3 +59,19 @@ def error_rates(scores, labels, threshold: float) -> dict:
     scores, labels = _as_arrays(scores, labels)
     flagged = scores >= threshold
     return {"fp": 100.0 * float(flagged[~labels].mean()), "fn": 100.0 * float((~flagged[labels]).mean())}
+
+
+def calibrate_thresholds(scores, labels, kinds=None, target_fpr: float = 0.05, per_kind: bool = False
+                         ) -> tuple[float, float]:
+    """(threshold at ``target_fpr``, Youden-J threshold) of validation scores: how every detector is calibrated
+    (the BNN through ``evaluation.detector_callbacks.ThresholdCalibration``, TD and consistency in
+    ``evaluation.detector_suite``). ``per_kind``: hold ``target_fpr`` on each benign kind (needs ``kinds``)."""
+    if per_kind:
+        if kinds is None:
+            raise RuntimeError("per-kind calibration needs each validation input's kind, which a multi-process "
+                               "validation does not gather: validate on one device, or calibrate on the pooled benign "
+                               "inputs (fpr_per_kind false)")
+        at_fpr = threshold_at_fpr_per_kind(scores, labels, kinds, target_fpr)
+    else:
+        at_fpr = threshold_at_fpr(scores, labels, target_fpr)
+    return at_fpr, threshold_youden(scores, labels)
