@@ -29,8 +29,9 @@ AUDIO_EXTENSIONS = (".flac", ".wav")
 
 
 @dataclass(frozen=True)
-class Utterance:
-    """One recording and its transcript. ``num_frames`` / ``sample_rate`` / ``channels`` come from the header."""
+class Utterance(AudioHeader):
+    """One recording and its transcript; ``num_frames`` / ``sample_rate`` / ``channels`` (and ``duration``) come from
+    the header."""
 
     utterance_id: str
     audio_path: Path
@@ -38,14 +39,6 @@ class Utterance:
     speaker_id: str
     chapter_id: str
     split: str
-    num_frames: int
-    sample_rate: int
-    channels: int
-
-    @property
-    def duration(self) -> float:
-        """Duration in seconds."""
-        return self.num_frames / self.sample_rate
 
 
 @dataclass
