@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-import yaml
 from jsonargparse import ArgumentParser
 
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
 DEFENSES = ("none", "LS", "DS", "SE", "TD", "BNN")
 ADAPTIVE_DETECTORS = ("BNN-supervised", "BNN-unsupervised")  # Task 1 detectors an attacker can query
-DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order")  # free-form: overrides reach inside
+DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order", "detectors.bnn",
+               "detectors.bnn_heads")  # free-form dicts: an override reaches one key inside
 BNN_HEADS = {"supervised": {"class_path": "lit_modules.detectors.detector_heads.SupervisedFlipoutHead"},
              "unsupervised": {"class_path": "lit_modules.detectors.detector_heads.UnsupervisedProbeHead"}}
 
@@ -31,7 +32,7 @@ class DetectorSettings:
     bnn_layer: str | dict[str, str] | None = None  # the backend layer feeding both BNN modes: one name for every
     # backend, or {backend: layer}; None / a backend not named = the backend's last layer (docs/detector.md: inner
     # layers detect far better on the small backends)
-    bnn: dict = field(default_factory=lambda: {"kl_weight": 0.01, "kl_warmup_steps": 0})  # overrides of
+    bnn: dict[str, Any] = field(default_factory=lambda: {"kl_weight": 0.01, "kl_warmup_steps": 0})  # overrides of
     # configs/detectors/bnn.yaml's init_args (the module python train.py fit --config configs/bnn.yaml trains), e.g.
     # {mc_samples: 32, kl_weight: 0.01, optimizer: {init_args: {lr: 0.01}}}; a preset's block replaces this default
     # whole; backend, layer, head and folders are set per cell
@@ -116,7 +117,7 @@ class BenchmarkPreset:
     name: str = "custom"
     backends: list[str] = field(default_factory=lambda: ["whisper"])
     backend_options: dict[str, dict] = field(default_factory=dict)
-    source: dict = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
     source_stage: str = "test"
     split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25)
     query_budget: int = 2_000
@@ -124,8 +125,8 @@ class BenchmarkPreset:
     task1_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0}])
     task2_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0},
                                                                {"mode": "linf", "delta_max": 0.01}])
-    evolutionary: dict = field(default_factory=dict)
-    zeroth_order: dict = field(default_factory=dict)
+    evolutionary: dict[str, Any] = field(default_factory=dict)
+    zeroth_order: dict[str, Any] = field(default_factory=dict)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
@@ -161,8 +162,9 @@ class BenchmarkPreset:
 
 
 def load_preset(name_or_path: str, overrides: list[str] | None = None) -> BenchmarkPreset:
-    """A preset by name (``smoke``, ``cpu``, ``paper``) or YAML path, with ``key=value`` overrides
-    (e.g. ``query_budget=500``, ``backends=[conformer_ctc]``)."""
+    """A preset by name (``smoke``, ``cpu``, ``paper``) or YAML path, with ``key=value`` overrides parsed by
+    jsonargparse as ``--preset.key value`` (e.g. ``query_budget=500``, ``backends=[conformer_ctc]``,
+    ``source.root=PATH``: one key inside a free-form dict; give deeper values as YAML, ``evolutionary={...}``)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yaml"
@@ -171,19 +173,14 @@ def load_preset(name_or_path: str, overrides: list[str] | None = None) -> Benchm
         raise FileNotFoundError(f"no preset {name_or_path!r} ({path}); known presets: {known}")
     parser = ArgumentParser(exit_on_error=False)
     parser.add_class_arguments(BenchmarkPreset, "preset")
-    args, inside_dicts = ["--preset", str(path)], []
+    args = ["--preset", str(path)]
     for override in overrides or []:
         key, separator, value = override.partition("=")
         if not separator:
             raise ValueError(f"override {override!r}: write key=value")
-        if key.split(".")[0] in DICT_FIELDS and "." in key:
-            inside_dicts.append((key.split("."), yaml.safe_load(value)))  # e.g. source.test_subset=40
-        else:
-            args += [f"--preset.{key}", value]
-    preset = parser.instantiate_classes(parser.parse_args(args)).preset
-    for (field_name, *path_in_dict), value in inside_dicts:
-        target = getattr(preset, field_name)
-        for part in path_in_dict[:-1]:
-            target = target.setdefault(part, {})
-        target[path_in_dict[-1]] = value
-    return preset
+        inside = next((key[len(f) + 1:] for f in DICT_FIELDS if key.startswith(f + ".")), "")
+        if "." in inside:
+            raise ValueError(f"override {override!r}: reach one key into {key[: len(key) - len(inside) - 1]}, "
+                             f"and give deeper values as YAML (e.g. {key.rsplit('.', 1)[0]}='{{...}}')")
+        args += [f"--preset.{key}", value]
+    return parser.instantiate(parser.parse_args(args)).preset

@@ -44,6 +44,11 @@ def test_smoke_preset_is_valid_and_overrides_are_checked():
     preset = load_preset("smoke", ["query_budget=7", "source.test_subset=3", "zeroth_order.directions=2"])
     assert preset.query_budget == 7 and preset.backends == ["whisper"]
     assert preset.source["test_subset"] == 3 and preset.zeroth_order["directions"] == 2  # typed, not strings
+    assert preset.source["max_duration"] == 3.0  # one key changed, the preset's others kept
+    bnn = load_preset("smoke", ["detectors.bnn.kl_weight=0.5"]).detectors.bnn
+    assert bnn["kl_weight"] == 0.5 and bnn["optimizer"] == {"init_args": {"lr": 0.01}}
+    with pytest.raises(ValueError, match="deeper values as YAML"):  # jsonargparse would make a key "init_args.lr"
+        load_preset("smoke", ["detectors.bnn.optimizer.init_args.lr=0.1"])
     with pytest.raises(Exception, match="not_a_key"):
         load_preset("smoke", ["not_a_key=1"])
     with pytest.raises(FileNotFoundError, match="known presets"):
