@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import numpy as np
@@ -30,7 +31,7 @@ UNSUPERVISED_SCORES = ("wasserstein", "dispersion", "mutual_information", "epist
 REFERENCE_POINTS = 1024  # quantiles kept of the clean reference distribution
 
 
-class DetectorHead:
+class DetectorHead(ABC):
     """The interface of a BNN detector head (an ``nn.Module`` whose first argument is ``input_dim``, the backend
     layer's width D).
 
@@ -42,13 +43,13 @@ class DetectorHead:
     training_kinds: tuple[str, ...] | None
     spread: str
 
+    @abstractmethod
     def training_terms(self, hidden: torch.Tensor, lengths: torch.Tensor, batch) -> tuple | None:
         """(negative log-likelihood, summed KL, examples) of one batch; None when it holds nothing to learn from."""
-        raise NotImplementedError
 
+    @abstractmethod
     def scores(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
         """``score`` [B] (higher = more adversarial) and diagnostics [B] from S Monte Carlo samples."""
-        raise NotImplementedError
 
     def start_epoch(self) -> None:
         """A training epoch begins."""
