@@ -49,9 +49,16 @@ def character_error_rate(reference: str, hypothesis: str) -> float:
 class Goal(ABC):
     """Base: query the population once (P queries) and judge the answers."""
 
-    def request(self, oracle: QueryOracle, count: int) -> dict:
-        """Keyword arguments for ``oracle.query`` (which outputs this goal needs)."""
-        return {"score_texts": [self.scored_text] * count if oracle.can_score else None, "transcribe": True}
+    def request(self, oracle: QueryOracle, count: int, soft: bool = True) -> dict:
+        """Keyword arguments for ``oracle.query`` (which outputs this goal needs); ``soft=False``: transcripts only
+        (a decision-based attack asks for nothing else, even where the system offers scores)."""
+        scores = soft and oracle.can_score
+        return {"score_texts": [self.scored_text] * count if scores else None, "transcribe": True}
+
+    @property
+    def spoken_target(self) -> str | None:
+        """The text the system should output (targeted goals), else None."""
+        return None
 
     @property
     @abstractmethod
@@ -64,9 +71,10 @@ class Goal(ABC):
     @abstractmethod
     def describe(self) -> dict: ...
 
-    def evaluate(self, oracle: QueryOracle, waveforms) -> Evaluation:
+    def evaluate(self, oracle: QueryOracle, waveforms, soft: bool = True) -> Evaluation:
+        """Query P waveforms [P, T] once each; ``soft=False``: from transcripts only (hard-label objective)."""
         count = len(waveforms)
-        result = oracle.query(waveforms, **self.request(oracle, count))
+        result = oracle.query(waveforms, **self.request(oracle, count, soft))
         objective, success = self.judge(result)
         return Evaluation(objective, success, result.transcripts, result.detector_scores)
 
@@ -119,6 +127,10 @@ class Targeted(Goal):
     def scored_text(self) -> str:
         return self.target
 
+    @property
+    def spoken_target(self) -> str:
+        return self.target
+
     def judge(self, result: QueryResult) -> tuple[np.ndarray, np.ndarray]:
         success = np.array([normalize_transcript(t) == self.target for t in result.transcripts])
         if result.scores is not None:
@@ -148,17 +160,21 @@ class DetectorEvasion(Goal):
     def scored_text(self) -> str:
         return self.inner.scored_text
 
+    @property
+    def spoken_target(self) -> str | None:
+        return self.inner.spoken_target
+
     def judge(self, result: QueryResult) -> tuple[np.ndarray, np.ndarray]:
         """The inner goal's verdict (the detector's part is added in ``evaluate``)."""
         return self.inner.judge(result)
 
-    def evaluate(self, oracle: QueryOracle, waveforms) -> Evaluation:
+    def evaluate(self, oracle: QueryOracle, waveforms, soft: bool = True) -> Evaluation:
         if not oracle.can_detect:
             raise ValueError("adaptive attack: the system has no detector to query")
         count = len(waveforms)
         repeats = self.samples if oracle.detector_stochastic else 1
         batch = np.repeat(np.asarray(waveforms.cpu() if hasattr(waveforms, "cpu") else waveforms), repeats, axis=0)
-        request = self.inner.request(oracle, len(batch))
+        request = self.inner.request(oracle, len(batch), soft)
         result = oracle.query(batch, detect=True, **request)
         first = slice(None, None, repeats)
         inner_result = QueryResult(

@@ -98,14 +98,22 @@ class BandNoiseBasis(LowRateBasis):
     def carriers(self, length: int) -> torch.Tensor:
         """Band-limited noise carriers [bands, T] whose sum has unit RMS (deterministic for a length)."""
         noise = torch.randn(length, generator=torch.Generator().manual_seed(self.seed))
-        spectrum = torch.fft.rfft(noise)
+        carriers = self.split(noise)
+        return carriers / carriers.sum(0).pow(2).mean().sqrt().clamp(min=1e-12)
+
+    def split(self, signal: torch.Tensor) -> torch.Tensor:
+        """A waveform [T] -> its components in the ``bands`` mel-spaced bands [bands, T] (FFT masks from ``low_hz``
+        to ``high_hz``; with 0 and the Nyquist frequency they sum to the waveform exactly)."""
+        length = signal.numel()
+        spectrum = torch.fft.rfft(signal)
         frequencies = torch.fft.rfftfreq(length, 1 / self.sample_rate)
         mel = lambda f: 2595.0 * math.log10(1 + f / 700.0)  # noqa: E731
         edges_mel = torch.linspace(mel(self.low_hz), mel(self.high_hz), self.bands + 1)
         edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1)
+        if self.high_hz >= self.sample_rate / 2:
+            edges[-1] = math.inf  # the top band keeps the Nyquist bin
         masks = (frequencies[None] >= edges[:-1, None]) & (frequencies[None] < edges[1:, None])
-        carriers = torch.fft.irfft(spectrum[None] * masks, n=length)
-        return carriers / carriers.sum(0).pow(2).mean().sqrt().clamp(min=1e-12)
+        return torch.fft.irfft(spectrum[None] * masks, n=length)
 
     def shape(self, clean: torch.Tensor) -> torch.Tensor:
         """What ``decode`` needs for this utterance: carriers x envelope [bands, T]."""

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from datamodules.synthetic.espeak import EspeakEngine, SynthesisError, VoiceSettings
+from core.espeak import EspeakEngine, SynthesisError, VoiceSettings
 from datamodules.synthetic.speakers import ENGLISH_ACCENTS, HUMAN_VARIANTS, installed_variants, make_speakers
 
 

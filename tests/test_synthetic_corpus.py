@@ -84,7 +84,7 @@ def test_interrupted_generation_resumes_and_reproduces_the_audio(tiny_corpus, tm
 
 
 def test_audio_is_reproducible_whatever_ran_before_and_however_many_workers(tiny_corpus, tmp_path):
-    from datamodules.synthetic.espeak import EspeakEngine, VoiceSettings
+    from core.espeak import EspeakEngine, VoiceSettings
 
     EspeakEngine.instance().synthesize("leave some state behind", VoiceSettings("en-us", "m1"))  # dirty this process
     generate_corpus(TINY_CORPUS, tmp_path, num_workers=1, progress=False)

@@ -25,7 +25,7 @@ from core.audio_io import resample
 from core.cache_dir import default_cache_dir
 from datamodules.corpus_statistics import corpus_statistics
 from datamodules.synthetic.corpus_config import SPLITS, SyntheticCorpusConfig
-from datamodules.synthetic.espeak import EspeakEngine, VoiceSettings
+from core.espeak import EspeakEngine, VoiceSettings
 from datamodules.synthetic.grammar import SentenceGrammar
 from datamodules.synthetic.speakers import SyntheticSpeaker, make_speakers
 

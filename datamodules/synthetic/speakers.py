@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from datamodules.synthetic.espeak import VoiceSettings
+from core.espeak import VoiceSettings
 
 # espeak-ng's English accents (language files under espeak-ng-data/lang/gmw).
 ENGLISH_ACCENTS = (
