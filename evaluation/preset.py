@@ -16,7 +16,8 @@ from jsonargparse import ArgumentParser
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "benchmarks"
 DEFENSES = ("none", "LS", "DS", "SE", "TD", "BNN")
 ADAPTIVE_DETECTORS = ("BNN-supervised", "BNN-unsupervised")  # Task 1 detectors an attacker can query
-DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order", "detectors.bnn",
+ATTACKS = ("AE", "AZ", "AC")  # the adversarial attack families a preset can run (AG, the benign control, always runs)
+DICT_FIELDS = ("backend_options", "source", "evolutionary", "zeroth_order", "carrier", "detectors.bnn",
                "detectors.bnn_heads")  # free-form dicts: an override reaches one key inside
 BNN_HEADS = {"supervised": {"class_path": "lit_modules.detectors.detector_heads.SupervisedFlipoutHead"},
              "unsupervised": {"class_path": "lit_modules.detectors.detector_heads.UnsupervisedProbeHead"}}
@@ -103,7 +104,10 @@ class BenchmarkPreset:
         split_fractions: train / val / test shares of the source utterances (detectors train / calibrate / test).
         query_budget: queries per attacked utterance; gaussian_snr_db: the AG control's level.
         task1_budgets / task2_budgets: ``PerturbationBudget`` settings (``mode`` linf or snr) per task.
-        evolutionary / zeroth_order: ``EvolutionaryAttack`` / ``ZerothOrderAttack`` arguments.
+        attacks: which adversarial families run in both tasks: ``AE`` (evolutionary), ``AZ`` (zeroth-order), ``AC``
+            (carrier, transcripts only); each is a column of Task 1 and a row family of Task 2.
+        evolutionary / zeroth_order / carrier: ``EvolutionaryAttack`` / ``ZerothOrderAttack`` / ``CarrierAttack``
+            arguments.
         transfer: the attacker's transfer prior and start (``TransferSettings``; off unless it names surrogates).
         task2_defenses: rows of Table 3 (``none``, ``LS``, ``DS``, ``SE``, ``TD``, ``BNN``); task2_adaptive: also run
             the adaptive rows (the attacker queries the defended system / the detector).
@@ -125,8 +129,10 @@ class BenchmarkPreset:
     task1_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0}])
     task2_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0},
                                                                {"mode": "linf", "delta_max": 0.01}])
+    attacks: list[str] = field(default_factory=lambda: ["AE", "AZ"])
     evolutionary: dict[str, Any] = field(default_factory=dict)
     zeroth_order: dict[str, Any] = field(default_factory=dict)
+    carrier: dict[str, Any] = field(default_factory=dict)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
@@ -144,6 +150,9 @@ class BenchmarkPreset:
         unknown = sorted(set(self.task2_defenses) - set(DEFENSES))
         if unknown:
             raise ValueError(f"preset: unknown task2_defenses {unknown}; choose from {DEFENSES}")
+        unknown = sorted(set(self.attacks) - set(ATTACKS))
+        if unknown or not self.attacks:
+            raise ValueError(f"preset: attacks must name at least one of {ATTACKS}, got {self.attacks}")
         if self.query_budget < 1:
             raise ValueError(f"preset: query_budget must be >= 1, got {self.query_budget}")
         unknown = sorted(set(self.task1_adaptive_detectors) - set(ADAPTIVE_DETECTORS))

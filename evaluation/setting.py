@@ -7,6 +7,7 @@ from pathlib import Path
 
 from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
+from attacks.carrier import CarrierAttack
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
@@ -17,12 +18,15 @@ from evaluation.preset import BenchmarkPreset
 
 
 def attacks_of(preset: BenchmarkPreset, gaussian: bool = True, transfer: bool = False) -> list[AttackSpec]:
-    """AG (benign control, label 0) and AE / AZ (label 1, kept whether or not they met their goal, as in the paper's
-    equally mixed detection set); ``transfer``: AE / AZ start from the preset's transfer start."""
+    """AG (benign control, label 0) and the preset's ``attacks`` (AE / AZ / AC, label 1, kept whether or not they
+    met their goal, as in the paper's equally mixed detection set); ``transfer``: AE / AZ start from the preset's
+    transfer start (the carrier attack has its own start)."""
     start = preset.transfer.attack_settings() if transfer else {}
+    build = {"AE": lambda: EvolutionaryAttack(**preset.evolutionary, **start),
+             "AZ": lambda: ZerothOrderAttack(**preset.zeroth_order, **start),
+             "AC": lambda: CarrierAttack(**preset.carrier)}
     specs = [AttackSpec(GaussianNoise(preset.gaussian_snr_db), adversarial=False)] if gaussian else []
-    return specs + [AttackSpec(EvolutionaryAttack(**preset.evolutionary, **start), only_successful=False),
-                    AttackSpec(ZerothOrderAttack(**preset.zeroth_order, **start), only_successful=False)]
+    return specs + [AttackSpec(build[name](), only_successful=False) for name in preset.attacks]
 
 
 def transfer_prior_of(preset: BenchmarkPreset, goal: GoalSpec) -> dict | None:

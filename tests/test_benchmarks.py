@@ -55,6 +55,21 @@ def test_smoke_preset_is_valid_and_overrides_are_checked():
         load_preset("no-such-preset")
 
 
+def test_a_preset_chooses_its_attack_families():
+    from attacks.carrier import CarrierAttack
+    from evaluation.setting import attacks_of
+
+    assert [spec.attack.name for spec in attacks_of(load_preset("smoke"))] == ["AG", "AE", "AZ"]
+    preset = load_preset("smoke", ["attacks=[AZ, AC]", "carrier.population=6"])
+    specs = attacks_of(preset)
+    assert [spec.attack.name for spec in specs] == ["AG", "AZ", "AC"]
+    assert isinstance(specs[2].attack, CarrierAttack) and specs[2].attack.population == 6
+    assert specs[2].adversarial and not specs[2].only_successful
+    for bad in ("attacks=[AE, XY]", "attacks=[]"):
+        with pytest.raises(Exception, match="attacks must name"):
+            load_preset("smoke", [bad])
+
+
 def test_transfer_settings_name_the_attackers_surrogates_and_reach_only_their_goals():
     from campaigns.campaign import GoalSpec
     from evaluation.setting import attacks_of, transfer_prior_of
