@@ -1,8 +1,8 @@
 """Strength and cost of the closed-model attacks: ``python benchmarks/attack_strength.py [options]``.
 
-For each backend, attack (AE, AZ), goal (untargeted, targeted "open the door") and budget mode (l_inf 0.01,
+For each backend, attack (AE, AZ, AC: the carrier attack, transcripts only), goal (untargeted, targeted "open the door") and budget mode (l_inf 0.01,
 SNR 10 dB): success rate at 1,000 and at the full query budget (read from each run's success-versus-queries
-history: attacks stop at success), mean queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
+history: attacks stop at success; the full budget's with its Wilson 95 % interval), mean queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
 efficiency ratio = attack wall time / sum over utterances of (queries x the backend's batched time per query of that
 utterance for the same work, transcript + score, measured in this process at batch 32, fastest of 3 passes), and
 "vs served": attack wall time / the time the oracle's server spent in the system's forward passes for those very
@@ -23,6 +23,7 @@ import torch
 
 from campaigns.campaign import GoalSpec, SourceUtterance
 from campaigns.launcher import CampaignJob, CampaignLauncher
+from attacks.carrier import CarrierAttack
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.zeroth_order import ZerothOrderAttack
@@ -30,10 +31,12 @@ from datamodules import LibriSpeechDataModule
 from core.audio_io import load_audio
 from core.cache_dir import default_cache_dir
 from core.figures import success_curves
+from evaluation.metrics import success_rate
 from lit_modules.backends.registry import TRAINED
 from lit_modules.surrogate import prior_members
 
-ATTACKS = {"AE": EvolutionaryAttack, "AZ": ZerothOrderAttack}
+ATTACKS = {"AE": EvolutionaryAttack, "AZ": ZerothOrderAttack, "AC": CarrierAttack}
+SEARCH_OPTIONS = ("AE", "AZ")  # the attacks the latent / zeroth-order options below apply to
 BUDGETS = {"linf": PerturbationBudget("linf", delta_max=0.01), "snr": PerturbationBudget("snr", snr_db=10.0)}
 
 
@@ -69,7 +72,7 @@ def success_by(records: list[dict], queries: int) -> float:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", nargs="*", default=["conformer_ctc"])
-    parser.add_argument("--attacks", nargs="*", default=list(ATTACKS), choices=list(ATTACKS))
+    parser.add_argument("--attacks", nargs="*", default=list(SEARCH_OPTIONS), choices=list(ATTACKS))
     parser.add_argument("--goals", nargs="*", default=["untargeted", "targeted"], choices=["untargeted", "targeted"])
     parser.add_argument("--modes", nargs="*", default=list(BUDGETS), choices=list(BUDGETS))
     parser.add_argument("--utterances", type=int, default=5, help="source utterances (seeded draw of the test split)")
@@ -141,7 +144,10 @@ def main(argv: list[str] | None = None) -> dict:
                       if v is not None}
             if name == "AE" and args.gradient_phase is not None:
                 tuning["gradient_phase"] = args.gradient_phase
-            attack = ATTACKS[name](basis=args.basis, **tuning)
+            if name not in SEARCH_OPTIONS:  # the carrier attack: its own defaults (configs/attacks/ac.yaml)
+                tuning, attack = {}, ATTACKS[name]()
+            else:
+                attack = ATTACKS[name](basis=args.basis, **tuning)
             jobs += [(name, tuning, goal_kind, mode, CampaignJob(attack, sources, GoalSpec(goal_kind), BUDGETS[mode],
                                                                  prior))
                      for goal_kind in args.goals for mode in args.modes]
@@ -160,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "utterances": len(records),
                 f"success_at_{args.early_budget}": success_by(records, args.early_budget),
                 f"success_at_{args.query_budget}": success_by(records, args.query_budget),
+                "success_interval": success_rate([success_by([r], args.query_budget) for r in records]).as_dict(),
                 "mean_queries_successful": float(np.mean([r["queries"] for r in successes])) if successes else None,
                 "mean_snr_db": float(np.mean(finite)) if (finite := [r["snr_db"] for r in records
                                                                      if np.isfinite(r["snr_db"])]) else None,
@@ -180,14 +187,15 @@ def main(argv: list[str] | None = None) -> dict:
                                   f"closed-model attacks on {label}")
             print(f"plot: {plot}")
     header = (f"| backend | attack | goal | budget | n | success@{args.early_budget} % | success@{args.query_budget} % | "
-              "mean queries (successes) | SNR dB | max l_inf | min MFCC | s / utt | oracle efficiency | "
+              "95 % interval | mean queries (successes) | SNR dB | max l_inf | min MFCC | s / utt | oracle efficiency | "
               "vs served |")
-    lines = [header, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [header, "|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         mean_q = "-" if r["mean_queries_successful"] is None else f"{r['mean_queries_successful']:.0f}"
         lines.append(
             f"| {r['backend']} | {r['attack']} | {r['goal']} | {r['budget']} | {r['utterances']} | "
             f"{100 * r[f'success_at_{args.early_budget}']:.0f} | {100 * r[f'success_at_{args.query_budget}']:.0f} | "
+            f"[{r['success_interval']['ci_low']:.0f}, {r['success_interval']['ci_high']:.0f}] | "
             f"{mean_q} | {'-' if r['mean_snr_db'] is None else format(r['mean_snr_db'], '.1f')} | {r['max_linf']:.4f} | {r['min_mfcc_similarity']:.3f} | "
             f"{r['seconds_per_utterance']:.1f} | "
             f"{'-' if r['oracle_efficiency'] is None else format(r['oracle_efficiency'], '.2f')} | "

@@ -134,3 +134,15 @@ def unsuccessful_rate(success, flagged=None, resamples: int = 1000, seed: int = 
     if not passed.size:
         return Estimate(float("nan"), np.nan, np.nan)
     return bootstrap(lambda i: 100.0 * (1.0 - passed[i].mean()), len(passed), resamples, seed)
+
+
+def success_rate(success) -> Estimate:
+    """% of attacks that met their goal, with the Wilson score 95 % interval (``scipy.stats.binomtest``): unlike a
+    bootstrap of a few utterances it does not collapse to a point at 0 % or 100 %."""
+    from scipy.stats import binomtest
+
+    success = np.asarray(success, bool)
+    if not success.size:
+        return Estimate(float("nan"), np.nan, np.nan)
+    interval = binomtest(int(success.sum()), success.size).proportion_ci(0.95, method="wilson")
+    return Estimate(100.0 * float(success.mean()), 100.0 * interval.low, 100.0 * interval.high)

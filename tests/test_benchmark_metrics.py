@@ -106,3 +106,16 @@ def test_attack_strength_reads_success_within_a_budget_from_each_history(tmp_pat
     assert success_by(records, 2000) == pytest.approx(2 / 3)
     path = success_curves({"AZ targeted": [r["history"] for r in records]}, 2000, tmp_path / "curve.png", "t")
     assert path.is_file() and path.stat().st_size > 1000
+
+
+def test_success_rate_has_a_wilson_interval_that_stays_open_at_zero_and_one_hundred():
+    from evaluation.metrics import success_rate
+
+    none = success_rate([False] * 8)
+    assert none.value == 0.0 and none.low == pytest.approx(0.0, abs=1e-9)
+    assert none.high == pytest.approx(100 * 1.959964**2 / (8 + 1.959964**2), rel=1e-4)  # 32.4 %, not 0
+    every = success_rate([True] * 8)
+    assert every.value == 100.0 and every.low == pytest.approx(100 - none.high, rel=1e-4)
+    half = success_rate([True, False] * 10)
+    assert half.low < 50.0 < half.high and half.high - 50.0 == pytest.approx(50.0 - half.low)
+    assert np.isnan(success_rate([]).value)
