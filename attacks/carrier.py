@@ -131,7 +131,7 @@ class CarrierAttack(Attack):
         if not heard.any():  # no start: leave the closest mix's projection as the (failed) result
             judge.decide(constraints.repair(clean, starts[int(torch.argmin(excess))][None]))
             return
-        start = starts[int(torch.argmin(torch.where(heard, excess, torch.tensor(math.inf))))]
+        start = starts[_closest(heard, excess)]
         basis = BandNoiseBasis(bands=self.bands, frame_s=self.frame_s, low_hz=0.0, high_hz=oracle.sample_rate / 2,
                                envelope=False, sample_rate=oracle.sample_rate)
         weights = basis.split(start)  # [bands, T]: the start's perturbation, band by band
@@ -145,7 +145,7 @@ class CarrierAttack(Attack):
             excess = judge.excess(deltas)
             heard = judge.decide(deltas)
             if heard.any():
-                gates = masked[int(torch.argmin(torch.where(heard, excess, torch.tensor(math.inf, dtype=excess.dtype))))]
+                gates = masked[_closest(heard, excess)]
         distance = float(judge.excess(decode(gates[None]))[0])
         shrink = self.shrink
         if state.success or self._line_search(judge, decode, gates, [], state):
@@ -201,7 +201,7 @@ class CarrierAttack(Attack):
             fitness = torch.where(heard, excess, distance + excess)  # misses rank after every hit
             strategy.tell(list(proposals), fitness.tolist())
             if heard.any():
-                best = int(torch.argmin(torch.where(heard, excess, torch.tensor(math.inf, dtype=excess.dtype))))
+                best = _closest(heard, excess)
                 gates, distance = candidates[best].clone(), float(excess[best])
         return gates, distance
 
@@ -255,3 +255,8 @@ class _Decisions:
 def _cell_levels(bands: torch.Tensor, frames: int) -> torch.Tensor:
     """RMS level [bands, frames] of band signals [bands, T] around each of the gate latent's ``frames`` points."""
     return F.adaptive_avg_pool1d(bands.pow(2)[None], frames)[0].sqrt()
+
+
+def _closest(heard: torch.Tensor, excess: torch.Tensor) -> int:
+    """The index of the candidate closest to the budget among those that met the goal (``heard`` [P] has one)."""
+    return int(torch.argmin(torch.where(heard, excess, torch.tensor(math.inf, dtype=excess.dtype))))

@@ -110,11 +110,26 @@ class Untargeted(Goal):
         return {"goal": "untargeted", "original": self.original, "min_wer": self.min_wer}
 
 
-class Targeted(Goal):
-    """Make the system output ``target`` exactly (normalized). Objective: the negative log-likelihood of the target
-    per character (soft labels) or its character error rate (hard labels)."""
+CRITERIA = ("exact", "contains", "wer")
 
-    def __init__(self, target: str = TARGET_PHRASE) -> None:
+
+def meets_target(target: str, transcript: str, criterion: str = "exact", max_wer: float = 0.0) -> bool:
+    """Whether ``transcript`` counts as the (normalized) ``target``: ``exact`` the same words; ``contains`` the target's
+    words in a row somewhere in it (command injection); ``wer`` WER(target, transcript) <= ``max_wer``."""
+    heard = normalize_transcript(transcript)
+    if criterion == "exact":
+        return heard == target
+    if criterion == "contains":
+        return f" {target} " in f" {heard} "
+    return word_error_rate(target, heard) <= max_wer
+
+
+class Targeted(Goal):
+    """Make the system output ``target`` (normalized), judged by ``criterion`` (``meets_target``: ``exact`` by
+    default, ``contains``, or ``wer`` with ``max_wer``). Objective: the negative log-likelihood of the target per
+    character (soft labels) or its character error rate (hard labels)."""
+
+    def __init__(self, target: str = TARGET_PHRASE, criterion: str = "exact", max_wer: float = 0.0) -> None:
         unknown = sorted(set(target) - _TARGET_CHARACTERS)
         if unknown:
             raise ValueError(f"target {target!r} has characters a transcript cannot contain: {unknown} "
@@ -122,6 +137,11 @@ class Targeted(Goal):
         self.target = normalize_transcript(target)
         if not self.target:
             raise ValueError("targeted attack: empty target phrase")
+        if criterion not in CRITERIA:
+            raise ValueError(f"success criterion must be one of {CRITERIA}, got {criterion!r}")
+        if not 0 <= max_wer < 1:
+            raise ValueError(f"max_wer must be in [0, 1), got {max_wer}")
+        self.criterion, self.max_wer = criterion, max_wer
 
     @property
     def scored_text(self) -> str:
@@ -132,7 +152,7 @@ class Targeted(Goal):
         return self.target
 
     def judge(self, result: QueryResult) -> tuple[np.ndarray, np.ndarray]:
-        success = np.array([normalize_transcript(t) == self.target for t in result.transcripts])
+        success = np.array([meets_target(self.target, t, self.criterion, self.max_wer) for t in result.transcripts])
         if result.scores is not None:
             objective = result.scores / len(self.target)
         else:
@@ -140,7 +160,8 @@ class Targeted(Goal):
         return objective, success
 
     def describe(self) -> dict:
-        return {"goal": "targeted", "target": self.target}
+        criterion = {} if self.criterion == "exact" else {"criterion": self.criterion, "max_wer": self.max_wer}
+        return {"goal": "targeted", "target": self.target, **criterion}
 
 
 class DetectorEvasion(Goal):

@@ -1,8 +1,10 @@
 """Strength and cost of the closed-model attacks: ``python benchmarks/attack_strength.py [options]``.
 
-For each backend, attack (AE, AZ, AC: the carrier attack, transcripts only), goal (untargeted, targeted "open the door") and budget mode (l_inf 0.01,
-SNR 10 dB): success rate at 1,000 and at the full query budget (read from each run's success-versus-queries
-history: attacks stop at success; the full budget's with its Wilson 95 % interval), mean queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
+For each backend, attack (AE, AZ, AC: the carrier attack, transcripts only), goal (untargeted; targeted, by default
+"open the door": ``--targets`` sweeps phrases, ``--criteria`` runs the success criteria side by side) and budget
+mode (l_inf 0.01, SNR 10 dB): success rate at 1,000 and at the full query budget (read from each run's
+success-versus-queries history: attacks stop at success; the full budget's with its Wilson 95 % interval), mean
+queries of the successes, SNR, l_inf and MFCC similarity; and the oracle
 efficiency ratio = attack wall time / sum over utterances of (queries x the backend's batched time per query of that
 utterance for the same work, transcript + score, measured in this process at batch 32, fastest of 3 passes), and
 "vs served": attack wall time / the time the oracle's server spent in the system's forward passes for those very
@@ -21,6 +23,7 @@ import time
 import numpy as np
 import torch
 
+from attacks.goals import CRITERIA, TARGET_PHRASE
 from campaigns.campaign import GoalSpec, SourceUtterance
 from campaigns.launcher import CampaignJob, CampaignLauncher
 from attacks.carrier import CarrierAttack
@@ -63,6 +66,14 @@ def forward_seconds_per_query(backend: str, options: dict, sources: list[SourceU
     return times
 
 
+def goal_name(goal: GoalSpec) -> str:
+    """The goal as the table shows it: untargeted, or targeted "PHRASE" with its criterion when not exact."""
+    if goal.kind != "targeted":
+        return goal.label
+    criterion = {"exact": "", "contains": " (contains)", "wer": f" (WER <= {goal.max_wer:g})"}[goal.criterion]
+    return f'targeted "{goal.target}"{criterion}'
+
+
 def success_by(records: list[dict], queries: int) -> float:
     """Share of utterances attacked successfully within ``queries`` (from each run's history)."""
     hits = [any(q <= queries and ok for q, _, ok in r["history"]) for r in records]
@@ -75,6 +86,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--attacks", nargs="*", default=list(SEARCH_OPTIONS), choices=list(ATTACKS))
     parser.add_argument("--goals", nargs="*", default=["untargeted", "targeted"], choices=["untargeted", "targeted"])
     parser.add_argument("--modes", nargs="*", default=list(BUDGETS), choices=list(BUDGETS))
+    parser.add_argument("--targets", nargs="+", default=[TARGET_PHRASE],
+                        help="targeted goals' phrases, e.g. a length sweep: OPEN 'OPEN THE' 'OPEN THE DOOR' "
+                             "'PLEASE OPEN THE FRONT DOOR'")
+    parser.add_argument("--criteria", nargs="+", default=["exact"], choices=list(CRITERIA),
+                        help="when a targeted attack succeeds, each its own campaign, side by side: exact transcript, "
+                             "the target's words contained in it (command injection), or target WER <= --max-wer")
+    parser.add_argument("--max-wer", type=float, default=0.34, help="the wer criterion's threshold")
     parser.add_argument("--utterances", type=int, default=5, help="source utterances (seeded draw of the test split)")
     parser.add_argument("--root", default=None,
                         help="a folder holding LibriSpeech/<split> (default: the synthetic corpus)")
@@ -148,21 +166,23 @@ def main(argv: list[str] | None = None) -> dict:
                 tuning, attack = {}, ATTACKS[name]()
             else:
                 attack = ATTACKS[name](basis=args.basis, **tuning)
-            jobs += [(name, tuning, goal_kind, mode, CampaignJob(attack, sources, GoalSpec(goal_kind), BUDGETS[mode],
-                                                                 prior))
-                     for goal_kind in args.goals for mode in args.modes]
+            goals = [GoalSpec("untargeted")] * ("untargeted" in args.goals) + [
+                GoalSpec("targeted", target=target, criterion=criterion, max_wer=args.max_wer)
+                for target in args.targets for criterion in args.criteria] * ("targeted" in args.goals)
+            jobs += [(name, tuning, goal, mode, CampaignJob(attack, sources, goal, BUDGETS[mode], prior))
+                     for goal in goals for mode in args.modes]
         launcher = CampaignLauncher({"backend": backend, **options}, cache_root, args.query_budget, args.seed)
         stores = launcher.launch([job for *_, job in jobs], threads=args.threads)
-        for (name, tuning, goal_kind, mode, _), cache in zip(jobs, stores):
+        for (name, tuning, goal, mode, _), cache in zip(jobs, stores):
             records = [r for r in cache.records() if r["utterance_id"] in {s.utterance_id for s in sources}]
             if not records:
                 continue
             successes = [r for r in records if r["success"]]
-            histories[f"{name} {goal_kind} {BUDGETS[mode].label} (n={len(records)})"] = [
+            histories[f"{name} {goal_name(goal)} {BUDGETS[mode].label} (n={len(records)})"] = [
                 r["history"] for r in records]
             wall = sum(r["wall_time_s"] for r in records)
             row = {
-                "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else "") + (" (flat)" if args.envelope is False else ""), **tuning, "goal": goal_kind, "budget": BUDGETS[mode].label,
+                "backend": label, "attack": name + ("+prior" if prior is not None else "") + (f"+transfer{args.transfer_steps}" if prior is not None and args.transfer_steps else "") + (" (flat)" if args.envelope is False else ""), **tuning, "goal": goal_name(goal), "budget": BUDGETS[mode].label,
                 "utterances": len(records),
                 f"success_at_{args.early_budget}": success_by(records, args.early_budget),
                 f"success_at_{args.query_budget}": success_by(records, args.query_budget),

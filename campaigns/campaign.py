@@ -23,7 +23,7 @@ from attacks.attacker_process import AttackerError, AttackerProcess, AttackJob
 from attacks.base import Attack
 from campaigns.store import AdversarialCache
 from attacks.constraints import Constraints, PerturbationBudget
-from attacks.goals import TARGET_PHRASE, DetectorEvasion, Goal, Targeted, Untargeted
+from attacks.goals import CRITERIA, TARGET_PHRASE, DetectorEvasion, Goal, Targeted, Untargeted
 from attacks.oracle import DEFAULT_QUERY_BUDGET, OracleServer
 from attacks.result import AttackResult
 from core.hashing import seeded_int
@@ -43,7 +43,8 @@ class SourceUtterance:
 
 @dataclass(frozen=True)
 class GoalSpec:
-    """kind: ``untargeted`` or ``targeted``; adaptive: also evade the system's detector."""
+    """kind: ``untargeted`` or ``targeted``; adaptive: also evade the system's detector; criterion: when a targeted
+    attack succeeds (``exact`` transcript, the target's words ``contains``-ed in it, or target ``wer`` <= max_wer)."""
 
     kind: str = "untargeted"
     target: str = TARGET_PHRASE
@@ -52,13 +53,18 @@ class GoalSpec:
     evasion_weight: float = 10.0
     evasion_margin: float = 0.05
     detector_samples: int = 4
+    criterion: str = "exact"
+    max_wer: float = 0.34
 
     def __post_init__(self) -> None:
         if self.kind not in ("untargeted", "targeted"):
             raise ValueError(f"goal kind must be 'untargeted' or 'targeted', got {self.kind!r}")
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"goal criterion must be one of {CRITERIA}, got {self.criterion!r}")
 
     def build(self, clean_transcript: str) -> Goal:
-        goal: Goal = Targeted(self.target) if self.kind == "targeted" else Untargeted(clean_transcript, self.min_wer)
+        goal: Goal = (Targeted(self.target, self.criterion, self.max_wer) if self.kind == "targeted"
+                      else Untargeted(clean_transcript, self.min_wer))
         if self.adaptive:
             goal = DetectorEvasion(goal, self.evasion_weight, self.evasion_margin, self.detector_samples)
         return goal
@@ -69,7 +75,17 @@ class GoalSpec:
 
     @property
     def label(self) -> str:
-        return ("targeted" if self.kind == "targeted" else "untargeted") + ("-adaptive" if self.adaptive else "")
+        criterion = {"exact": "", "contains": "-contains", "wer": f"-wer{self.max_wer:g}"}[self.criterion]
+        return (("targeted" + criterion if self.kind == "targeted" else "untargeted")
+                + ("-adaptive" if self.adaptive else ""))
+
+    def key(self) -> dict:
+        """What identifies the goal in a campaign's cache key: its fields, the success criterion's only where it is
+        not the default ``exact`` (so campaigns cached before criteria existed keep their folders)."""
+        fields = asdict(self)
+        if self.criterion == "exact":
+            del fields["criterion"], fields["max_wer"]
+        return fields
 
 
 def build_by_name(dotted_path: str, **kwargs):
@@ -110,7 +126,7 @@ def campaign_cache(system_label: str, attack: Attack, goal: GoalSpec, budget: Pe
                    prior: dict | None = None) -> AdversarialCache:
     """The cache folder of one campaign configuration (created empty if new). ``prior``: the key of the transfer
     prior the attack runs with (``PriorSpec.key``), or None."""
-    config = {"system": system_label, "attack": attack.describe(), "goal": asdict(goal), "budget": asdict(budget),
+    config = {"system": system_label, "attack": attack.describe(), "goal": goal.key(), "budget": asdict(budget),
               "query_budget": query_budget, "seed": seed}
     if prior is not None:  # (no key otherwise: campaigns without a prior keep their folders)
         config["prior"] = prior

@@ -338,3 +338,24 @@ def test_attacks_accept_the_band_basis():
     assert isinstance(EvolutionaryAttack(basis="bands").basis, BandNoiseBasis)
     with pytest.raises(ValueError, match="basis"):
         ZerothOrderAttack(basis="wavelets")
+
+
+def test_targeted_success_criteria():
+    from attacks.goals import meets_target
+    from attacks.oracle import QueryResult
+    from campaigns.campaign import GoalSpec
+
+    heard = ["OPEN THE DOOR", "please open the door now", "REOPEN THE DOOR", "OPEN A DOOR", "CLOSE A WINDOW"]
+    expected = {"exact": [True, False, False, False, False], "contains": [True, True, False, False, False],
+                "wer": [True, False, True, True, False]}  # WER <= 0.34: one word of three may differ
+    for criterion, wanted in expected.items():
+        assert [meets_target("OPEN THE DOOR", t, criterion, 0.34) for t in heard] == wanted, criterion
+        goal = GoalSpec("targeted", criterion=criterion).build("")
+        assert goal.judge(QueryResult(transcripts=heard))[1].tolist() == wanted
+    with pytest.raises(ValueError, match="criterion"):
+        GoalSpec("targeted", criterion="close enough")
+    # the default criterion leaves the cache key of campaigns cached before criteria existed unchanged
+    assert set(GoalSpec("targeted").key()) == {"kind", "target", "min_wer", "adaptive", "evasion_weight",
+                                               "evasion_margin", "detector_samples"}
+    assert GoalSpec("targeted", criterion="contains").key()["criterion"] == "contains"
+    assert GoalSpec("targeted", criterion="wer").label == "targeted-wer0.34"
