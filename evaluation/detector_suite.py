@@ -9,7 +9,7 @@ kept in the work folder, so a rerun reuses it.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DETECTORS = ("TD", "consistency", "BNN-supervised", "BNN-unsupervised")
 BNN_CONFIG = "detectors/bnn.yaml"  # the BNN component train.py uses, under configs/
+REPORTED_FPRS = (0.01, 0.05)  # Task 1 reports TPR at these false-positive rates, thresholds set on validation data
 
 
 @dataclass
@@ -39,6 +40,8 @@ class CalibratedDetector:
     threshold: float
     spec: dict | None = None  # {"class_path": ..., "init_args": ...} for ``build_system`` (adaptive attacks)
     threshold_youden: float = float("nan")  # the validation split's Youden-J threshold, reported alongside
+    thresholds_at: dict[float, float] = field(default_factory=dict)  # validation thresholds at REPORTED_FPRS
+    probability: bool = False  # whether its score is a probability of "adversarial" (then its ECE is reported)
 
 
 def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: AdversarialDataModule, budget: str) -> Path:
@@ -66,15 +69,26 @@ def consistency_transform(name: str) -> torch.nn.Module:
     return transforms[name]()
 
 
-def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int,
-              per_kind: bool = False) -> tuple[float, float]:
-    """Thresholds on the validation split, as the BNN's ``ThresholdCalibration`` sets them: at ``target_fpr`` (set on
-    the detector; ``per_kind``: on each benign kind) and by Youden's J."""
+def validation_scores(detector: Detector, data: AdversarialDataModule, batch_size: int) -> tuple:
+    """(scores [N], labels [N], kinds [N]) of the validation split."""
     examples = data.examples["val"]
-    values, labels = scoring.scores(detector, examples, data.source.sample_rate, batch_size), scoring.labels(examples)
-    at_fpr, youden = calibrate_thresholds(values, labels, [e.kind for e in examples], target_fpr, per_kind)
+    return (scoring.scores(detector, examples, data.source.sample_rate, batch_size), scoring.labels(examples),
+            [e.kind for e in examples])
+
+
+def calibrate(detector: Detector, data: AdversarialDataModule, target_fpr: float, batch_size: int,
+              per_kind: bool = False) -> tuple[float, float, dict[float, float]]:
+    """Thresholds on the validation split, as the BNN's ``ThresholdCalibration`` sets them: at ``target_fpr`` (set on
+    the detector; ``per_kind``: on each benign kind), by Youden's J, and at each of ``REPORTED_FPRS``."""
+    values, labels, kinds = validation_scores(detector, data, batch_size)
+    at_fpr, youden = calibrate_thresholds(values, labels, kinds, target_fpr, per_kind)
     detector.threshold.fill_(at_fpr)
-    return at_fpr, youden
+    return at_fpr, youden, thresholds_at(values, labels, kinds, per_kind)
+
+
+def thresholds_at(values, labels, kinds, per_kind: bool) -> dict[float, float]:
+    """Validation thresholds at each false-positive rate of ``REPORTED_FPRS`` (for TPR at that FPR)."""
+    return {fpr: calibrate_thresholds(values, labels, kinds, fpr, per_kind)[0] for fpr in REPORTED_FPRS}
 
 
 def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, head: str, workdir: Path,
@@ -124,15 +138,18 @@ def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: A
         elif name.startswith("BNN-"):
             checkpoint = train_bnn(preset, backend_name, data, name.split("-", 1)[1], workdir, progress)
             detector = BNNDetector(str(checkpoint))
+            torch.manual_seed(preset.seed)  # Monte Carlo: the same samples on every run
+            values, labels, kinds = validation_scores(detector, data, batch)
             out[name] = CalibratedDetector(name, detector, float(detector.threshold), {
                 "class_path": "lit_modules.detectors.bnn_detector.BNNDetector",
                 "init_args": {"checkpoint": str(checkpoint), "samples": detector.samples}},
-                float(detector.module.threshold_youden))
+                float(detector.module.threshold_youden), thresholds_at(values, labels, kinds, settings.fpr_per_kind),
+                probability=detector.module.head.label == "supervised")
             continue
         else:
             raise ValueError(f"unknown detector {name!r}; choose from {DETECTORS}")
-        at_fpr, youden = calibrate(detector, data, settings.target_fpr, batch, settings.fpr_per_kind)
-        out[name] = CalibratedDetector(name, detector, at_fpr, threshold_youden=youden)
+        at_fpr, youden, at_reported = calibrate(detector, data, settings.target_fpr, batch, settings.fpr_per_kind)
+        out[name] = CalibratedDetector(name, detector, at_fpr, threshold_youden=youden, thresholds_at=at_reported)
     return out
 
 

@@ -146,3 +146,23 @@ def success_rate(success) -> Estimate:
         return Estimate(float("nan"), np.nan, np.nan)
     interval = binomtest(int(success.sum()), success.size).proportion_ci(0.95, method="wilson")
     return Estimate(100.0 * float(success.mean()), 100.0 * interval.low, 100.0 * interval.high)
+
+
+def true_positive_rate(scores, labels, threshold: float, resamples: int = 1000, seed: int = 0) -> Estimate:
+    """TPR % (adversarial inputs flagged, score >= ``threshold``) with its interval: 100 - FN %."""
+    fn = detection(scores, labels, threshold, resamples, seed)["fn"]
+    return Estimate(100.0 - fn.value, 100.0 - fn.high, 100.0 - fn.low)
+
+
+def expected_calibration_error(probabilities, labels, bins: int = 10, resamples: int = 1000, seed: int = 0
+                               ) -> Estimate:
+    """ECE % of predicted probabilities of "adversarial" against the labels (torchmetrics, ``bins`` equal-width bins,
+    L1): the gap between how sure a detector says it is and how often it is right."""
+    from torchmetrics.functional.classification import binary_calibration_error
+
+    probabilities = torch.as_tensor(np.asarray(probabilities, np.float64)).float()
+    labels = torch.as_tensor(np.asarray(labels).astype(np.int64))
+    if not len(labels):
+        return Estimate(float("nan"), np.nan, np.nan)
+    return bootstrap(lambda i: 100.0 * float(binary_calibration_error(probabilities[i], labels[i], n_bins=bins)),
+                     len(labels), resamples, seed)

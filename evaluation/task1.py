@@ -59,7 +59,9 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
                   sample_rate: int, batch_size: int) -> tuple[dict, tuple]:
     """One detector on labelled ``examples`` (with the system's ``hypotheses`` for them): the table row's metrics
     and its ROC curve (values, labels, AUC). ``clean``: the same sources' clean inputs, outside the paper's mixed set;
-    "FP % clean" is how many of them the threshold flags."""
+    "FP % clean" is how many of them the threshold flags. "TPR % @f FPR": flagged adversarial inputs at the
+    threshold set on validation data for a false-positive rate f; "ECE %": the calibration error of a detector whose
+    score is a probability (the supervised BNN), "-" for the others."""
     torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
     values = scoring.scores(calibrated.detector, examples, sample_rate, batch_size)
     clean_values = scoring.scores(calibrated.detector, clean, sample_rate, batch_size) if clean else []
@@ -69,8 +71,14 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
     filtered = metrics.filtered_wer(references, hypotheses, values >= calibrated.threshold,
                                     preset.bootstrap_resamples, preset.seed)
     at_youden = metrics.detection(values, labels, calibrated.threshold_youden, 0)
-    row = {"detector": name, "n": len(examples), "AUC %": found["auc"], "FP %": found["fp"], "FN %": found["fn"],
-           "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
+    at_rates = {f"TPR % @{100 * fpr:g}% FPR": metrics.true_positive_rate(values, labels, threshold,
+                                                                        preset.bootstrap_resamples, preset.seed)
+                for fpr, threshold in sorted(calibrated.thresholds_at.items())}
+    ece = (metrics.expected_calibration_error(values, labels, resamples=preset.bootstrap_resamples, seed=preset.seed)
+           if calibrated.probability else metrics.Estimate(float("nan"), np.nan, np.nan))
+    row = {"detector": name, "n": len(examples), "AUC %": found["auc"], **at_rates, "FP %": found["fp"],
+           "FN %": found["fn"], "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
+           "ECE %": ece,
            "FP % clean": metrics.flag_rate(clean_values, calibrated.threshold, preset.bootstrap_resamples, preset.seed),
            "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
            "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]}

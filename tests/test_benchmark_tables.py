@@ -93,7 +93,8 @@ def test_task1_detection_row_matches_hand_computed_values(tmp_path):
     clean = [tone_example(tmp_path, f"clean{i}", 1_000, rms, label=0, kind="clean") for i, rms in
              enumerate((0.05, 0.08, 0.25))]
     hypotheses = ["A B", "A B", "A X", "A B", "X Y", "A X", "X Y", "X Y Z"]  # edits 0 0 1 0 | 2 1 2 3 of 2 words each
-    calibrated = CalibratedDetector("probe", LoudnessDetector(), threshold=0.22, threshold_youden=0.32)
+    calibrated = CalibratedDetector("probe", LoudnessDetector(), threshold=0.22, threshold_youden=0.32,
+                                    thresholds_at={0.01: 0.31, 0.05: 0.22})
     preset = SimpleNamespace(seed=0, bootstrap_resamples=0)
     row, (values, labels, auc) = detection_row("probe", calibrated, benign + adversarial, hypotheses, clean, preset,
                                                16_000, batch_size=3)
@@ -104,11 +105,21 @@ def test_task1_detection_row_matches_hand_computed_values(tmp_path):
     assert row["FP %"].value == pytest.approx(25.0) and row["FN %"].value == pytest.approx(25.0)  # 0.30; 0.10
     assert row["FP % (J)"] == pytest.approx(0.0) and row["FN % (J)"] == pytest.approx(50.0)  # 0.10 and 0.25 pass
     assert row["FP % clean"].value == pytest.approx(100 / 3)
+    assert row["TPR % @1% FPR"].value == pytest.approx(50.0)  # 0.35 and 0.40 reach 0.31
+    assert row["TPR % @5% FPR"].value == pytest.approx(75.0)  # and 0.25 reaches 0.22
+    assert np.isnan(row["ECE %"].value)  # an RMS is no probability
     assert row["WER %"].value == pytest.approx(100 * 9 / 16)
     # flagged at 0.22: benign 0.30 (0 edits) and adversarial 0.25, 0.35, 0.40 (6 edits): 3 edits of 8 words left
     assert row["WER filtered %"].value == pytest.approx(100 * 3 / 8)
     assert row["WER change"].value == pytest.approx(100 * 3 / 8 - 100 * 9 / 16)
     assert row["n"] == 8
+
+
+def test_expected_calibration_error_by_hand():
+    # 10 bins: 0.15 (labels 0, 1): |0.5 - 0.15| x 2/5; 0.85 (1, 1): |1 - 0.85| x 2/5; 0.55 (0): 0.55 x 1/5
+    ece = metrics.expected_calibration_error([0.15, 0.15, 0.85, 0.85, 0.55], [0, 1, 1, 1, 0], resamples=0)
+    assert ece.value == pytest.approx(100 * (0.35 * 2 / 5 + 0.15 * 2 / 5 + 0.55 / 5))
+    assert metrics.expected_calibration_error([0.95, 0.05], [1, 0], resamples=0).value == pytest.approx(5.0)
 
 
 def test_auc_counts_tied_scores_as_half_a_correct_order():
