@@ -1,19 +1,21 @@
 """Task 1 (paper Fig. 3 and Table 2): untargeted robustness and detection.
 
 Per backend and budget mode:
-1. WER on clean audio, under the Gaussian control (AG) and under untargeted AE / AZ attacks (from cached campaigns
-   over the source utterances; transcripts are the oracle's answers at attack time).
-2. Detection on the test split's equally mixed AG / AE / AZ examples (AG benign, AE / AZ adversarial): AUC, FP %,
-   FN % at the threshold calibrated on the validation split (at the target false-positive rate; also at Youden's J,
-   columns "(J)"), and the WER of the inputs each detector lets through (at the first threshold) with its change
-   against no filtering, for TD, transform consistency and the BNN in both modes. "FP % clean": the share of the
-   same test sources' clean inputs (outside the paper's mixed set) flagged at the first threshold.
-3. Adaptive rows (``task1_adaptive``): for each BNN mode of ``task1_adaptive_detectors``, new untargeted AE / AZ
-   campaigns on the test sources whose oracle also answers that detector's score (the attacker must change the
-   transcript *and* stay under the calibrated threshold; expectation over the detector's Monte Carlo samples); the
-   same detector, threshold and metrics on the test AG examples mixed with these, reported as "<detector> vs
-   adaptive". The "attack success %"
-   column: the share of the test split's AE / AZ examples that met their goal (adaptive: also evaded the detector).
+1. WER on clean audio, under the Gaussian control (AG) and under the preset's untargeted attacks (AE / AZ / AC, from
+   cached campaigns over the source utterances; transcripts are the oracle's answers at attack time).
+2. Detection on the test split's equally mixed AG / adversarial examples (AG benign, the attacks adversarial): AUC,
+   TPR at 1 % and 5 % FPR (thresholds set on the validation split), FP % and FN % at the threshold calibrated on the
+   validation split (at the target false-positive rate; also at Youden's J, columns "(J)"), the supervised BNN's
+   ECE, and the WER of the inputs each detector lets through (at the first threshold) with its change against no
+   filtering, for TD, transform consistency and the BNN in both modes. "FP % clean": the share of the same test
+   sources' clean inputs (outside the paper's mixed set) flagged at the first threshold; "FP % babble / LS clean /
+   DS clean": the same for harder benign inputs (``evaluation.negatives``).
+3. Adaptive rows (``task1_adaptive``): for each BNN mode of ``task1_adaptive_detectors``, new untargeted campaigns
+   on the test sources whose oracle also answers that detector's score (the attacker must change the transcript
+   *and* stay under the calibrated threshold; expectation over the detector's Monte Carlo samples); the same
+   detector, threshold and metrics on the test AG examples mixed with these, reported as "<detector> vs adaptive".
+   The "attack success %" column: the share of the test split's adversarial examples that met their goal
+   (adaptive: also evaded the detector).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from campaigns.launcher import generate
 from core import figures
 from evaluation import metrics, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
+from evaluation.negatives import hard_negatives
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import BackendPool, adversarial_data, budget_of, generated, system_of
 
@@ -56,10 +59,11 @@ def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resampl
 
 
 def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], clean: list, preset: BenchmarkPreset,
-                  sample_rate: int, batch_size: int) -> tuple[dict, tuple]:
+                  sample_rate: int, batch_size: int, negatives: dict[str, list] | None = None) -> tuple[dict, tuple]:
     """One detector on labelled ``examples`` (with the system's ``hypotheses`` for them): the table row's metrics
     and its ROC curve (values, labels, AUC). ``clean``: the same sources' clean inputs, outside the paper's mixed set;
-    "FP % clean" is how many of them the threshold flags. "TPR % @f FPR": flagged adversarial inputs at the
+    "FP % clean" is how many of them the threshold flags, "FP % <kind>" how many of each of the harder benign
+    ``negatives`` (``evaluation.negatives``: babble, clean speech through LS / DS). "TPR % @f FPR": flagged adversarial inputs at the
     threshold set on validation data for a false-positive rate f; "ECE %": the calibration error of a detector whose
     score is a probability (the supervised BNN), "-" for the others."""
     torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
@@ -80,6 +84,9 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
            "FN %": found["fn"], "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
            "ECE %": ece,
            "FP % clean": metrics.flag_rate(clean_values, calibrated.threshold, preset.bootstrap_resamples, preset.seed),
+           **{f"FP % {kind}": metrics.flag_rate(scoring.scores(calibrated.detector, harder, sample_rate, batch_size),
+                                                calibrated.threshold, preset.bootstrap_resamples, preset.seed)
+              for kind, harder in (negatives or {}).items()},
            "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
            "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]}
     return row, (values, labels, found["auc"].value / 100.0)
@@ -161,13 +168,14 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                 raise RuntimeError(f"Task 1 {cell}: the test split needs AG and AE / AZ examples; attack more "
                                    f"source utterances (source.test_subset) or change split_fractions")
             hypotheses = scoring.transcripts(backend, test, data.batch_size)
+            negatives = hard_negatives(clean, cache_root, data.source.sample_rate, preset.seed)
             workdir = detector_workdir(cache_root, preset, data, budget)
             detectors = build_detectors(preset, backend_name, backend, data, workdir, DETECTORS, progress)
             curves = {}
             reached = attack_success(data, {e.source_id for e in test})
             for name, calibrated in detectors.items():
                 row, curves[name] = detection_row(name, calibrated, test, hypotheses, clean, preset,
-                                                  data.source.sample_rate, data.batch_size)
+                                                  data.source.sample_rate, data.batch_size, negatives)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
             benign = [e for e in test if e.label == 0]
@@ -178,7 +186,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                 label = f"{name} vs adaptive"
                 row, curves[label] = detection_row(
                     label, detectors[name], mixed, scoring.transcripts(backend, mixed, data.batch_size), clean,
-                    preset, data.source.sample_rate, data.batch_size)
+                    preset, data.source.sample_rate, data.batch_size, negatives)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
             images.append(figures.plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png",

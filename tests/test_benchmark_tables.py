@@ -96,8 +96,10 @@ def test_task1_detection_row_matches_hand_computed_values(tmp_path):
     calibrated = CalibratedDetector("probe", LoudnessDetector(), threshold=0.22, threshold_youden=0.32,
                                     thresholds_at={0.01: 0.31, 0.05: 0.22})
     preset = SimpleNamespace(seed=0, bootstrap_resamples=0)
+    harder = {"babble": [tone_example(tmp_path, f"babble{i}", 1_000, rms, label=0, kind="babble")
+                         for i, rms in enumerate((0.05, 0.30))]}
     row, (values, labels, auc) = detection_row("probe", calibrated, benign + adversarial, hypotheses, clean, preset,
-                                               16_000, batch_size=3)
+                                               16_000, batch_size=3, negatives=harder)
     assert values == pytest.approx([0.05, 0.10, 0.20, 0.30, 0.10, 0.25, 0.35, 0.40], abs=1e-4)
     assert list(labels) == [0, 0, 0, 0, 1, 1, 1, 1]
     # AUC: of 16 (adversarial, benign) pairs, 12 ordered right and one tie counted half
@@ -105,6 +107,7 @@ def test_task1_detection_row_matches_hand_computed_values(tmp_path):
     assert row["FP %"].value == pytest.approx(25.0) and row["FN %"].value == pytest.approx(25.0)  # 0.30; 0.10
     assert row["FP % (J)"] == pytest.approx(0.0) and row["FN % (J)"] == pytest.approx(50.0)  # 0.10 and 0.25 pass
     assert row["FP % clean"].value == pytest.approx(100 / 3)
+    assert row["FP % babble"].value == pytest.approx(50.0)  # 0.30 is flagged at 0.22
     assert row["TPR % @1% FPR"].value == pytest.approx(50.0)  # 0.35 and 0.40 reach 0.31
     assert row["TPR % @5% FPR"].value == pytest.approx(75.0)  # and 0.25 reaches 0.22
     assert np.isnan(row["ECE %"].value)  # an RMS is no probability
