@@ -51,6 +51,7 @@ def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: Adversaria
     sources = sorted(s.utterance_id for s in data.sources())
     calibration = sorted(s.utterance_id for s in data.benign_calibration_sources())
     settings = {**asdict(preset.detectors), "bnn_layer": preset.detectors.layer_for(data.system["backend"])}
+    del settings["cross_attack"]  # its detectors have their own checkpoint names: the others are reused
     key = config_hash({"campaigns": [spec.attack.name + "/" + cache.directory.name for spec, cache in data.campaigns()],
                        "sources": sources, "calibration": calibration,
                        "benign_train": sorted(s.utterance_id for s in data.benign_training_sources()),
@@ -92,24 +93,28 @@ def thresholds_at(values, labels, kinds, per_kind: bool) -> dict[float, float]:
 
 
 def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule, head: str, workdir: Path,
-              progress: bool = True) -> Path:
+              progress: bool = True, trained_on: list[str] | None = None) -> Path:
     """Fit the BNN detector with head ``head`` (a key of ``preset.detectors.bnn_heads``) on ``data`` (or reuse the
-    checkpoint in ``workdir``): configs/detectors/bnn.yaml with the preset's overrides; returns the checkpoint path."""
+    checkpoint in ``workdir``): configs/detectors/bnn.yaml with the preset's overrides; returns the checkpoint path.
+    ``trained_on``: the attack families the (supervised) head learns as adversarial (None: every one in ``data``)."""
     from evaluation.detector_callbacks import detector_callbacks
     from lit_modules.detectors.bnn_module import BNNDetectorModule
 
-    checkpoint = workdir / f"bnn-{head}.ckpt"
+    checkpoint = workdir / (f"bnn-{head}.ckpt" if trained_on is None else f"bnn-{head}-{'+'.join(trained_on)}.ckpt")
     if checkpoint.is_file():
         log.info("reusing %s", checkpoint)
         return checkpoint
     settings = preset.detectors
     if head not in settings.bnn_heads:
         raise ValueError(f"no head {head!r} in detectors.bnn_heads ({sorted(settings.bnn_heads)})")
+    head_spec = settings.bnn_heads[head]
+    if trained_on is not None:
+        head_spec = {**head_spec, "init_args": {**head_spec.get("init_args", {}), "adversarial_kinds": trained_on}}
     callbacks = detector_callbacks(settings.target_fpr, settings.fpr_per_kind, plot_dir=str(workdir))
     trainer = trainer_for(preset, workdir, f"bnn-{head}", settings.bnn_epochs, progress, callbacks)  # seeds first
     module = instantiate_component(BNNDetectorModule, BNN_CONFIG, settings.bnn, {
         "backend": backend, "backend_options": backend_options(preset, backend, device="cpu"),
-        "layer": settings.layer_for(backend), "head": settings.bnn_heads[head],
+        "layer": settings.layer_for(backend), "head": head_spec,
         "activation_cache_dir": str(workdir.parent / "activations")})
     trainer.fit(module, datamodule=data)
     if torch.isnan(module.threshold):
@@ -136,7 +141,9 @@ def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: A
         elif name == "consistency":
             detector = TransformConsistencyDetector(backend, consistency_transform(settings.consistency_transform))
         elif name.startswith("BNN-"):
-            checkpoint = train_bnn(preset, backend_name, data, name.split("-", 1)[1], workdir, progress)
+            head, _, trained_on = name.split("-", 1)[1].partition(" trained on ")
+            checkpoint = train_bnn(preset, backend_name, data, head, workdir, progress,
+                                   trained_on.split("+") if trained_on else None)
             detector = BNNDetector(str(checkpoint))
             torch.manual_seed(preset.seed)  # Monte Carlo: the same samples on every run
             values, labels, kinds = validation_scores(detector, data, batch)
@@ -147,10 +154,16 @@ def build_detectors(preset: BenchmarkPreset, backend_name: str, backend, data: A
                 probability=detector.module.head.label == "supervised")
             continue
         else:
-            raise ValueError(f"unknown detector {name!r}; choose from {DETECTORS}")
+            raise ValueError(f"unknown detector {name!r}; choose from {DETECTORS} (or 'BNN-supervised trained on "
+                             "AE+AZ' for a supervised BNN that learns some attack families only)")
         at_fpr, youden, at_reported = calibrate(detector, data, settings.target_fpr, batch, settings.fpr_per_kind)
         out[name] = CalibratedDetector(name, detector, at_fpr, threshold_youden=youden, thresholds_at=at_reported)
     return out
+
+
+def cross_attack_names(preset: BenchmarkPreset) -> tuple[str, ...]:
+    """The supervised BNNs of Task 1's cross-attack matrix, one per ``detectors.cross_attack`` training set."""
+    return tuple(f"BNN-supervised trained on {'+'.join(kinds)}" for kinds in preset.detectors.cross_attack)
 
 
 def flags(detector: CalibratedDetector, values: np.ndarray) -> np.ndarray:

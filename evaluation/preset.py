@@ -46,6 +46,8 @@ class DetectorSettings:
     calibration_sources: int = 0  # extra benign-only validation sources (clean + AG, from the unattacked rest of the
     # source stage) for the thresholds: 5 % of a few benign inputs is none of them (docs/detector.md)
     benign_train_sources: int = 0  # extra benign-only training sources (clean + AG) for the BNN (docs/detector.md)
+    cross_attack: list[list[str]] = field(default_factory=list)  # Task 1's cross-attack matrix: one supervised BNN
+    # per list, trained on those attack families only (e.g. [[AE], [AZ], [AE, AZ]]), each tested on every family
 
 
     def layer_for(self, backend: str) -> str | None:
@@ -150,6 +152,10 @@ class BenchmarkPreset:
         unknown = sorted(set(self.task2_defenses) - set(DEFENSES))
         if unknown:
             raise ValueError(f"preset: unknown task2_defenses {unknown}; choose from {DEFENSES}")
+        for kinds in self.detectors.cross_attack:
+            if not kinds or set(kinds) - set(self.attacks):
+                raise ValueError(f"preset: detectors.cross_attack training set {kinds} must name attacks the preset "
+                                 f"runs ({self.attacks})")
         unknown = sorted(set(self.attacks) - set(ATTACKS))
         if unknown or not self.attacks:
             raise ValueError(f"preset: attacks must name at least one of {ATTACKS}, got {self.attacks}")

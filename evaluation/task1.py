@@ -30,7 +30,7 @@ from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
 from core import figures
 from evaluation import metrics, scoring
-from evaluation.detector_suite import DETECTORS, build_detectors, detector_workdir
+from evaluation.detector_suite import DETECTORS, build_detectors, cross_attack_names, detector_workdir
 from evaluation.negatives import hard_negatives
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import BackendPool, adversarial_data, budget_of, generated, system_of
@@ -38,7 +38,8 @@ from evaluation.setting import BackendPool, adversarial_data, budget_of, generat
 log = logging.getLogger(__name__)
 
 TITLES = {"wer": "WER % under untargeted attacks (paper Fig. 3)",
-          "detection": "Detection and filtering on mixed AG / AE / AZ inputs (paper Table 2)"}
+          "detection": "Detection and filtering on mixed AG / adversarial inputs (paper Table 2)",
+          "cross_attack": "Cross-attack detection: supervised BNNs trained on some attack families, tested on each"}
 
 
 def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resamples: int, seed: int) -> dict:
@@ -92,6 +93,36 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
     return row, (values, labels, found["auc"].value / 100.0)
 
 
+def cross_attack_rows(detectors: dict, examples: list, adaptive: dict[str, list], preset: BenchmarkPreset,
+                      sample_rate: int, batch_size: int) -> list[dict]:
+    """Task 1's cross-attack matrix: one row per detector (the supervised BNNs trained on some attack families, the
+    one trained on all, the unsupervised BNN that needs none), one column pair per attack family of the test split
+    and per set of ``adaptive`` examples: AUC % and TPR % at 1 % FPR (threshold set on validation data) against the
+    same benign test inputs (label 0 of ``examples``)."""
+    benign = [e for e in examples if e.label == 0]
+    families: dict[str, list] = {}
+    for example in examples:
+        if example.label == 1:
+            families.setdefault(example.kind, []).append(example)
+    families = {**dict(sorted(families.items())), **adaptive}
+    rows = []
+    for name, calibrated in detectors.items():
+        torch.manual_seed(preset.seed)  # Monte Carlo detectors: the same samples on every run
+        benign_values = scoring.scores(calibrated.detector, benign, sample_rate, batch_size)
+        row: dict = {"detector": name, "n benign": len(benign)}
+        for family, positives in families.items():
+            values = np.concatenate([benign_values, scoring.scores(calibrated.detector, positives, sample_rate,
+                                                                   batch_size)])
+            labels = np.array([0] * len(benign) + [1] * len(positives))
+            found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples, preset.seed)
+            row[f"{family} AUC %"] = found["auc"]
+            threshold = calibrated.thresholds_at.get(0.01, float("nan"))
+            row[f"{family} TPR % @1% FPR"] = metrics.true_positive_rate(values, labels, threshold,
+                                                                        preset.bootstrap_resamples, preset.seed)
+        rows.append(row)
+    return rows
+
+
 def attack_success(data, sources: set[str]) -> float:
     """% of the adversarial campaigns' examples of ``sources`` that met their goal (for an adaptive goal: changed
     the transcript and stayed under the detector's threshold, as the oracle answered during the attack)."""
@@ -138,7 +169,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
     """Run Task 1; returns {"tables": {...}, "images": [...]}. ``shard`` (rank, world): only run that shard of the
     attack campaigns (sources[rank::world]) and return nothing."""
     pool = BackendPool(preset)
-    tables: dict[str, list[dict]] = {"wer": [], "detection": []}
+    tables: dict[str, list[dict]] = {"wer": [], "detection": [], "cross_attack": []}
     images: list[Path] = []
     wer_groups: dict[str, dict] = {}
     for backend_name in preset.backends:
@@ -179,9 +210,13 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
             benign = [e for e in test if e.label == 0]
+            adaptive: dict[str, list] = {}  # the examples adaptive to the supervised BNN, per attack family
             for name in adaptive_detector_names(preset, detectors):
                 evading, reached = adaptive_examples(preset, backend_name, budget_settings, detectors[name],
                                                      cache_root, progress)
+                if name == "BNN-supervised":
+                    for example in evading:
+                        adaptive.setdefault(f"{example.kind} adaptive", []).append(example)
                 mixed = benign + evading
                 label = f"{name} vs adaptive"
                 row, curves[label] = detection_row(
@@ -191,8 +226,18 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                             "attack success %": reached})
             images.append(figures.plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png",
                                            f"Task 1 detection, {cell}"))
+            if preset.detectors.cross_attack:
+                matrix = build_detectors(preset, backend_name, backend, data, workdir, cross_attack_names(preset),
+                                         progress)
+                matrix.update({name: detectors[name] for name in ("BNN-supervised", "BNN-unsupervised")
+                               if name in detectors})
+                tables["cross_attack"] += [{"backend": backend_name, "budget": budget, **row} for row in
+                                           cross_attack_rows(matrix, test, adaptive, preset, data.source.sample_rate,
+                                                             data.batch_size)]
             if "BNN-unsupervised" in detectors:
                 images.append(dispersion_view(detectors["BNN-unsupervised"].detector, data, out_dir / (
                     f"dispersion_{backend_name}_{budget}.png"), cell))
     images.append(figures.bars(wer_groups, out_dir / "wer.png", "WER %", "Task 1: WER under attack"))
+    if not tables["cross_attack"]:
+        del tables["cross_attack"]
     return {"tables": tables, "images": images}

@@ -196,6 +196,10 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     for row in detection:
         assert 0 <= row["AUC %"] <= 100 and 0 <= row["FP %"] <= 100 and 0 <= row["FN %"] <= 100
         assert 0 <= row["FP % (J)"] <= 100 and 0 <= row["FN % (J)"] <= 100 and 0 <= row["FP % clean"] <= 100
+        for column in ("TPR % @1% FPR", "TPR % @5% FPR", "FP % babble", "FP % LS clean", "FP % DS clean"):
+            assert 0 <= row[column] <= 100, column
+        assert np.isnan(row["ECE %"]) == (row["detector"] != "BNN-supervised")  # only a probability has one
+    assert "cross_attack" not in record["tables"]  # no training sets named: no matrix
     text = (out / "results.md").read_text()
     assert "| backend | budget | n | clean |" in text and "BNN-unsupervised" in text
     assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
@@ -213,8 +217,14 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert (tmp_path / "cache" / "results" / "unsupervised_statistics.json").is_file()
 
     monkeypatch.undo()  # the rerun adds the adaptive rows: new campaigns against each trained BNN
-    again = runner.main("Task 1", task1.run, task1.TITLES, smallest(tiny_corpus, tmp_path))
+    again = runner.main("Task 1", task1.run, task1.TITLES,
+                        smallest(tiny_corpus, tmp_path) + ["detectors.cross_attack=[[AE], [AZ]]"])
     rerun = json.loads((again / "results.json").read_text())["tables"]
+    matrix = rerun["cross_attack"]
+    assert [r["detector"] for r in matrix] == ["BNN-supervised trained on AE", "BNN-supervised trained on AZ",
+                                               "BNN-supervised", "BNN-unsupervised"]
+    for family in ("AE", "AZ", "AE adaptive", "AZ adaptive"):
+        assert all(0 <= r[f"{family} AUC %"] <= 100 and 0 <= r[f"{family} TPR % @1% FPR"] <= 100 for r in matrix)
     assert rerun["wer"][0]["AE"] == wer[0]["AE"]  # the untargeted campaigns were reused
     assert [r["detector"] for r in rerun["detection"]][4:] == ["BNN-supervised vs adaptive",
                                                               "BNN-unsupervised vs adaptive"]

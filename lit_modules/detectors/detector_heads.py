@@ -62,17 +62,39 @@ class DetectorHead(ABC):
         return {}
 
 
+BENIGN_KINDS = ("clean", "AG")  # the benign examples every supervised head learns from
+
+
 class SupervisedFlipoutHead(FlipoutDetectorHead, DetectorHead):
-    """Args: input_dim (the backend layer's width D), hidden_dim, prior_variance, posterior_rho_init (Flipout)."""
+    """Args: input_dim (the backend layer's width D), hidden_dim, prior_variance, posterior_rho_init (Flipout);
+    adversarial_kinds: the attack families whose examples it learns as adversarial (None: all), e.g. ``[AE]`` for a
+    detector that never sees AZ or AC (Task 1's cross-attack matrix); the other adversarial examples are left out of
+    its likelihood and of N."""
 
     label = "supervised"
     training_kinds = None  # the likelihood sums over every training example
     spread = "predictive_std"  # the per-utterance spread its density plot shows
 
+    def __init__(self, input_dim: int, hidden_dim: int = 64, prior_variance: float = 1.0,
+                 posterior_rho_init: float = -4.0, adversarial_kinds: list[str] | None = None) -> None:
+        super().__init__(input_dim, hidden_dim, prior_variance, posterior_rho_init)
+        if adversarial_kinds is not None and not adversarial_kinds:
+            raise ValueError("adversarial_kinds: name at least one attack family, or None for all")
+        self.adversarial_kinds = None if adversarial_kinds is None else tuple(adversarial_kinds)
+        if self.adversarial_kinds is not None:
+            self.training_kinds = BENIGN_KINDS + self.adversarial_kinds
+
     def training_terms(self, hidden: torch.Tensor, lengths: torch.Tensor, batch) -> tuple | None:
-        """(negative log-likelihood: mean binary cross-entropy of the labels, summed KL, examples) of one batch."""
+        """(negative log-likelihood: mean binary cross-entropy of the labels, summed KL, examples) of one batch (of its
+        examples of ``training_kinds``; None when it has none)."""
+        labels = batch.labels
+        if self.training_kinds is not None:
+            keep = torch.tensor([kind in self.training_kinds for kind in batch.kinds], device=labels.device)
+            if not bool(keep.any()):
+                return None
+            hidden, lengths, labels = hidden[keep], lengths[keep], labels[keep]
         logits, kl = self(hidden, lengths)
-        return F.binary_cross_entropy_with_logits(logits.float(), batch.labels.float()), kl, len(batch.labels)
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float()), kl, len(labels)
 
     @torch.no_grad()
     def scores(self, hidden: torch.Tensor, lengths: torch.Tensor, samples: int) -> dict[str, torch.Tensor]:
