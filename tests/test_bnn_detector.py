@@ -392,3 +392,26 @@ def test_ddp_with_two_cpu_processes_shards_the_attacks_and_the_batches(tiny_corp
     assert [sorted(shard) for shard in shards] == [everything[0::2], everything[1::2]]
     seen = [(tmp_path / "seen" / f"examples-rank{r}.txt").read_text().split() for r in (0, 1)]
     assert len(seen[0]) == len(seen[1]) > 8 and len(set(seen[0]) & set(seen[1])) <= 1  # (<= 1 padding repeat)
+
+
+def test_a_supervised_head_learns_only_the_attack_families_it_is_given():
+    from datamodules.adversarial.batch import LabelledSpeechBatch
+
+    kinds = ["clean", "AG", "AE", "AZ", "AC"]
+    batch = LabelledSpeechBatch(torch.zeros(5, 1), torch.ones(5, dtype=torch.long), torch.tensor([0, 0, 1, 1, 1]),
+                                kinds, [""] * 5, [""] * 5, [""] * 5)
+    hidden, lengths = torch.randn(5, 7, 6), torch.tensor([7, 5, 7, 6, 4])
+    everything = SupervisedFlipoutHead(6, hidden_dim=4)
+    assert everything.training_kinds is None and everything.training_terms(hidden, lengths, batch)[2] == 5
+    only_ae = SupervisedFlipoutHead(6, hidden_dim=4, adversarial_kinds=["AE"])
+    assert only_ae.training_kinds == ("clean", "AG", "AE")  # N counts these
+    torch.manual_seed(0)
+    nll, _, size = only_ae.training_terms(hidden, lengths, batch)
+    torch.manual_seed(0)
+    logits, _ = only_ae(hidden[:3], lengths[:3])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([0.0, 0.0, 1.0]))
+    assert size == 3 and float(nll) == pytest.approx(float(expected))  # AZ and AC never enter its likelihood
+    unseen = batch._replace(kinds=["AZ", "AC", "AZ", "AZ", "AC"], labels=torch.ones(5, dtype=torch.long))
+    assert only_ae.training_terms(hidden, lengths, unseen) is None  # nothing of its kinds: the batch is skipped
+    with pytest.raises(ValueError, match="at least one"):
+        SupervisedFlipoutHead(6, adversarial_kinds=[])

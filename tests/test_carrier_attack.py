@@ -17,7 +17,7 @@ from attacks.goals import DetectorEvasion, Targeted, Untargeted
 from attacks.oracle import OracleServer, QueryOracle
 from attacks.subspace import BandNoiseBasis
 from attacks.zeroth_order import ZerothOrderAttack
-from tests.test_attacks import speech_like
+from tests.test_attacks import server, speech_like  # noqa: F401 - server: the toy's oracle fixture
 from tests.toy_system import toy_system
 
 
@@ -38,12 +38,6 @@ class RecordingOracle(QueryOracle):
     def query(self, waveforms, **request):
         self.requests.append(request)
         return super().query(waveforms, **request)
-
-
-@pytest.fixture(scope="module")
-def server():
-    with OracleServer(functools.partial(toy_system, 0)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
