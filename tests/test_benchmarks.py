@@ -223,6 +223,7 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     rerun = json.loads((again / "results.json").read_text())["tables"]
     matrix = rerun["cross_attack"]
     assert [r["detector"] for r in matrix] == ["BNN-supervised trained on AE", "BNN-supervised", "BNN-unsupervised"]
+    assert len(list((tmp_path / "cache" / "detectors").rglob("bnn-supervised-AE.ckpt"))) == 1  # its own training
     for family in ("AE", "AZ", "AE adaptive", "AZ adaptive"):
         assert all(0 <= r[f"{family} AUC %"] <= 100 and 0 <= r[f"{family} TPR % @1% FPR"] <= 100 for r in matrix)
     assert rerun["wer"][0]["AE"] == wer[0]["AE"]  # the untargeted campaigns were reused
