@@ -138,3 +138,14 @@ def test_adaptive_carrier_evades_the_detector():
         result = ToyCarrier()(server.session(300), clean, goal, Constraints(PerturbationBudget(mode="snr")), seed=0)
     assert result.success
     assert result.detector_score is not None and result.detector_score < 0.105
+
+
+def test_a_carrier_the_system_never_hears_as_the_target_stops_early_with_a_feasible_output(server):
+    clean = speech_like(1.0)
+    attack = ToyCarrier(levels_db=[-5.0, 0.0])  # the toy transcribes gibberish: never "OPEN THE DOOR"
+    constraints = Constraints(PerturbationBudget(mode="snr"))
+    result = attack(server.session(100), clean, Targeted("OPEN THE DOOR"), constraints, seed=0)
+    assert not result.success and result.queries == 3 + 1  # the starts, then the closest one's projection
+    clean = torch.from_numpy(clean)
+    delta = torch.from_numpy(result.adversarial) - clean
+    assert bool(constraints.feasible(clean, delta[None])[0]) and delta.abs().max() > 0
