@@ -11,7 +11,6 @@ adds a transfer prior: the attacker's own surrogate, in a process of its own, gu
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 from jsonargparse import ActionConfigFile, ArgumentParser
@@ -21,6 +20,7 @@ from attacks.constraints import PerturbationBudget
 from attacks.summary import summarize, summary_markdown
 from campaigns.campaign import GoalSpec, SourceUtterance
 from campaigns.launcher import DEFAULT_SYSTEM_FACTORY, CampaignJob, CampaignLauncher
+from core import logs
 from core.cache_dir import default_cache_dir
 from datamodules.librispeech import LibriSpeechDataModule
 
@@ -45,13 +45,16 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--cache_root", type=str, default=None, help="default: <cache>/adversarial")
     parser.add_argument("--rank", type=int, default=0)
     parser.add_argument("--world_size", type=int, default=1)
+    parser.add_argument("--verbose", type=bool, default=False,
+                        help="every library's messages (default: known harmless noise hidden)")
     return parser
 
 
 def main(args: list[str] | None = None) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = build_parser()
-    config = parser.instantiate(parser.parse_args(args))
+    parsed = parser.parse_args(args)
+    logs.configure(parsed.verbose)
+    config = parser.instantiate(parsed)
     data = config.data or LibriSpeechDataModule()
     sources = [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
                for u in data.stage_utterances(config.stage)]

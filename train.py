@@ -7,7 +7,9 @@ with ``weights_only=True`` (tensors and plain values only: a checkpoint cannot r
 missing campaigns are generated first (``lit_modules.cli``).
 """
 
+from core import logs
 from lit_modules.cli import cli_main
 
 if __name__ == "__main__":
+    logs.configure(logs.verbose())  # quiet unless ASR_ROBUSTNESS_VERBOSE=1
     cli_main()

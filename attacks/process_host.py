@@ -23,6 +23,9 @@ def build_in_child(factory: Callable, connection, threads: int | None, what: str
     report the error (the parent raises it) and return None."""
     import torch
 
+    from core.logs import configure_child
+
+    configure_child()  # the parent's choice of quiet or verbose output
     if threads:
         torch.set_num_threads(threads)
     try:

@@ -27,6 +27,7 @@ from attacks.goals import CRITERIA, TARGET_PHRASE, DetectorEvasion, Goal, Target
 from attacks.oracle import DEFAULT_QUERY_BUDGET, OracleServer
 from attacks.result import AttackResult
 from core.hashing import seeded_int
+from core.logs import progress_options
 from core.text import normalize_transcript
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,7 @@ def run_campaign(sources: list[SourceUtterance], system_factory: Callable, syste
     server = server or OracleServer(system_factory)
     successes = queries = 0
     started = time.perf_counter()
-    bar = tqdm(todo, desc=f"{attack.name} {goal.label} {budget.label}", disable=not progress, unit="utt")
+    bar = tqdm(todo, desc=f"{attack.name} {goal.label} {budget.label}", unit="utt", **progress_options(progress))
     try:
         sample_rate = server.info["sample_rate"]
         constraints = Constraints(budget, sample_rate=sample_rate)

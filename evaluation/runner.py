@@ -4,12 +4,12 @@ write the results folder, append the leaderboard, log to Weights & Biases and pr
 from __future__ import annotations
 
 import argparse
-import logging
 import resource
 import time
 from pathlib import Path
 from typing import Callable
 
+from core import logs
 from core.cache_dir import default_cache_dir
 from evaluation import report
 from evaluation.preset import load_preset
@@ -37,12 +37,14 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="attack campaigns, detector checkpoints, activations (default: the project cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true",
+                        help="every library's messages (default: one line per stage, known harmless noise hidden)")
     parser.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="attack-only mode for multi-process / multi-node runs on a shared cache: run shard I of N "
                              "of every cell's attack campaigns and exit; a final run without --shard evaluates")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(args.verbose)
     preset = load_preset(args.preset, args.set)
     for backend in preset.backends:  # a missing pretrained model stops the run before any work, naming its fetch
         require_available(backend, preset.backend_options.get(backend, {}))

@@ -3,6 +3,7 @@ adversarial data module of one (backend, goal, budget) cell, and the in-process 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from campaigns.campaign import GoalSpec
@@ -113,5 +114,5 @@ def trainer_for(preset: BenchmarkPreset, workdir: Path, name: str, epochs: int, 
     return L.Trainer(max_epochs=epochs, accelerator=hardware.accelerator, devices=hardware.devices,
                      strategy=hardware.strategy, precision=hardware.precision, default_root_dir=str(workdir),
                      logger=CSVLogger(str(workdir), name=name), enable_checkpointing=False,
-                     enable_progress_bar=progress, enable_model_summary=False, log_every_n_steps=1,
+                     enable_progress_bar=progress and sys.stderr.isatty(), enable_model_summary=False, log_every_n_steps=1,
                      callbacks=callbacks)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 
+from core import logs
 from datamodules.corpus_statistics import format_statistics
 from datamodules.synthetic.corpus_config import SyntheticCorpusConfig
 from datamodules.synthetic.generate import default_corpus_dir, generate_corpus
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logs.verbose())
     args = build_parser().parse_args(argv)
     config = SyntheticCorpusConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticCorpusConfig)})
     out = args.out or default_corpus_dir(config)

@@ -26,6 +26,7 @@ from core.cache_dir import default_cache_dir
 from datamodules.corpus_statistics import corpus_statistics
 from datamodules.synthetic.corpus_config import SPLITS, SyntheticCorpusConfig
 from core.espeak import EspeakEngine, VoiceSettings
+from core.logs import progress_options
 from datamodules.synthetic.grammar import SentenceGrammar
 from datamodules.synthetic.speakers import SyntheticSpeaker, make_speakers
 
@@ -173,7 +174,7 @@ def generate_corpus(
     workers = max(1, min(num_workers or os.cpu_count() or 1, len(jobs)))
     started = time.perf_counter()
     written = reused = 0
-    bar = tqdm(total=config.total_utterances, desc="synthesizing corpus", unit="utt", disable=not progress)
+    bar = tqdm(total=config.total_utterances, desc="synthesizing corpus", unit="utt", **progress_options(progress))
     # A fresh process per chapter (forked from a server that never ran espeak-ng) keeps the audio reproducible.
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")

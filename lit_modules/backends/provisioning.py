@@ -11,6 +11,7 @@ import logging
 import shutil
 from pathlib import Path
 
+from core import logs
 from lit_modules.backends.registry import CONFIG_DIR, TRAINED, checkpoint_path, surrogate_checkpoint_path
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("backends", nargs="+", choices=TRAINED)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logs.verbose())
     for name in args.backends:
         print(f"{name}: {provision(name)}")
 

@@ -1,0 +1,62 @@
+"""What the project's output shows, decided in one place: by default one line per stage and progress bars only
+where someone watches them; ``verbose`` shows every library's messages.
+
+Quiet mode hides what is known and harmless: the model-loading progress bars of Hugging Face libraries, Lightning's
+hardware summary and tips, and the deprecation warnings listed in ``KNOWN_WARNINGS``. The choice travels to the
+spawned oracle and attacker processes through the environment (``VERBOSE_VARIABLE``), and ``configure_child``
+applies it there. Progress bars (``progress_options``) redraw at most once a minute when the output is not a
+terminal, so a log file gets a line a minute instead of a line per step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+VERBOSE_VARIABLE = "ASR_ROBUSTNESS_VERBOSE"
+QUIET_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "transformers", "speechbrain", "huggingface_hub")
+KNOWN_WARNINGS = (  # (message regex, category): harmless, and out of this project's hands
+    (r".*weights_only.*", Warning),
+    (r".*isinstance\(treespec, LeafSpec\)` is deprecated.*", Warning),
+    (r".*does not have many workers which may be a bottleneck.*", Warning),
+    (r".*The number of training batches .* is smaller than the logging interval.*", Warning),
+    (r".*Checkpoint directory .* exists and is not empty.*", Warning),
+    (r".*torchaudio\._backend\..*has been deprecated.*", Warning),
+    (r".*In 2\.9, this function's implementation will be changed.*", Warning),
+)
+
+
+def verbose() -> bool:
+    """Whether this process (or the one that spawned it) asked for every message."""
+    return os.environ.get(VERBOSE_VARIABLE, "0") == "1"
+
+
+def configure(verbose_output: bool = False, level: int = logging.INFO) -> None:
+    """Entry points call this once, before building models: logging format and level, and quiet mode unless
+    ``verbose_output``."""
+    os.environ[VERBOSE_VARIABLE] = "1" if verbose_output else "0"
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_child()
+
+
+def configure_child() -> None:
+    """Apply the parent's choice (``VERBOSE_VARIABLE``) in this process: a spawned oracle or attacker calls it first."""
+    if verbose():
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when huggingface_hub / transformers load
+    if "transformers" in sys.modules:  # already imported: switch its bars off directly
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def progress_options(progress: bool = True) -> dict:
+    """``tqdm`` keyword arguments: off when ``progress`` is False; on a terminal a live bar, else one update a
+    minute."""
+    return {"disable": not progress, "mininterval": 0.1 if sys.stderr.isatty() else 60.0}

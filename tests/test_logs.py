@@ -1,0 +1,61 @@
+"""Quiet output by default, everything with --verbose, decided in one place (core/logs.py) and carried to the spawned
+oracle and attacker processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import pytest
+
+from core import logs
+
+
+class Quietness:
+    """What a spawned process sees of the parent's choice (a stand-in for a target system)."""
+
+    def describe(self) -> dict:
+        return {"verbose": os.environ.get(logs.VERBOSE_VARIABLE), "bars_off": os.environ.get(
+            "HF_HUB_DISABLE_PROGRESS_BARS"), "lightning": logging.getLogger("lightning.pytorch").level}
+
+
+@pytest.fixture
+def restored(monkeypatch):
+    """Undo what ``configure`` changes in this process: environment, logger levels, warning filters."""
+    for name in (logs.VERBOSE_VARIABLE, "HF_HUB_DISABLE_PROGRESS_BARS"):
+        monkeypatch.delenv(name, raising=False)
+    levels = {name: logging.getLogger(name).level for name in logs.QUIET_LOGGERS}
+    with warnings.catch_warnings():
+        yield
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_quiet_mode_hides_known_noise_and_verbose_shows_it(restored):
+    logs.configure(verbose_output=True)
+    assert logs.verbose() and logging.getLogger("lightning.pytorch").level != logging.WARNING
+    with pytest.warns(FutureWarning):
+        warnings.warn("You are using torch.load with weights_only=False", FutureWarning)
+    logs.configure(verbose_output=False)
+    assert not logs.verbose() and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    assert all(logging.getLogger(name).level == logging.WARNING for name in logs.QUIET_LOGGERS)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn("You are using torch.load with weights_only=False", FutureWarning)
+        warnings.warn("something the project did not expect", UserWarning)
+    assert [str(w.message) for w in caught] == ["something the project did not expect"]  # only the unknown
+
+
+def test_the_spawned_oracle_process_follows_the_parents_choice(restored):
+    from attacks.oracle import OracleServer
+
+    logs.configure(verbose_output=False)
+    with OracleServer(Quietness) as server:
+        assert server.info == {"verbose": "0", "bars_off": "1", "lightning": logging.WARNING}
+
+
+def test_progress_bars_redraw_once_a_minute_in_a_log_file(monkeypatch):
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert logs.progress_options(True) == {"disable": False, "mininterval": 60.0}
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert logs.progress_options(True)["mininterval"] < 1 and logs.progress_options(False)["disable"]
