@@ -65,7 +65,8 @@ def bars(groups: dict[str, dict], path: str | Path, ylabel: str, title: str) -> 
     axis.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, list(groups))
     axis.set_ylabel(ylabel)
     axis.set_title(title)
-    axis.legend(fontsize=8)
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=8)
     return save_figure(figure, path)
 
 

@@ -55,7 +55,8 @@ def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resampl
         if kind != "AG":
             row[f"{kind} success %"] = 100.0 * float(np.mean([r["success"] for r in records]))
     for kind, records in campaigns.items():
-        row[f"{kind} SNR dB"] = float(np.mean([r["snr_db"] for r in records if np.isfinite(r["snr_db"])]))
+        finite = [r["snr_db"] for r in records if np.isfinite(r["snr_db"])]  # unchanged audio has no SNR
+        row[f"{kind} SNR dB"] = float(np.mean(finite)) if finite else float("nan")
     return row
 
 
