@@ -12,8 +12,8 @@ latent g in [0, 1]^(bands x frames) gates each time-frequency cell of it, delta(
 ``group_size``; CMA-ES (the ``cma`` package) searches one group's gates for ``generations`` generations while the
 others stay fixed, minimizing the distance to the budget (``excess`` below) among candidates the system still hears as
 the goal wants (candidates that would not be closer are never queried). After each group a line search toward the
-source scales every gate down as far as the goal holds, and the projection of the current point into the budget
-(``Constraints.repair``) is queried: the goal met there is a success. Every query asks for transcripts only (and the
+source scales every gate down as far as the goal holds, and, once the point is within twice the budget, its
+projection into the budget (``Constraints.repair``) is queried: the goal met there is a success. Every query asks for transcripts only (and the
 detector's score in the adaptive setting), so the attack runs against any recognizer, PocketSphinx included.
 """
 
@@ -37,7 +37,9 @@ from core.espeak import EspeakEngine, VoiceSettings
 
 DEFAULT_VOICES = ("en-us+m3", "en-us+f2", "en+m1", "en-gb-x-rp+f4")
 LOG = logging.getLogger(__name__)
-SILENCE_FRACTION = 0.02  # rendering samples below this fraction of its peak at either end are trimmed
+SILENCE_FRACTION = 0.02
+PROJECT_BELOW = 2.0  # the current point's projection is queried once it is within 2x the budget (farther, the
+# projection shrinks it so much that the system cannot still hear the goal: a query wasted)  # rendering samples below this fraction of its peak at either end are trimmed
 
 
 class CarrierAttack(Attack):
@@ -148,14 +150,14 @@ class CarrierAttack(Attack):
                 gates = masked[_closest(heard, excess)]
         distance = float(judge.excess(decode(gates[None]))[0])
         shrink = self.shrink
-        if state.success or self._line_search(judge, decode, gates, [], state):
+        if state.success or self._line_search(judge, decode, gates, []):
             return
         while True:
             order = torch.randperm(len(gates), generator=generator)
             for group in order.split(self.group_size):
                 gates, distance = self._evolve(judge, decode, gates, distance, group, generator)
                 steps = [shrink, shrink / 2, shrink / 4]
-                found = self._line_search(judge, decode, gates, steps, state)
+                found = self._line_search(judge, decode, gates, steps, project=distance < PROJECT_BELOW)
                 if state.success:
                     return
                 if found is not None:
@@ -169,16 +171,17 @@ class CarrierAttack(Attack):
                               judge.oracle.queries_used, float(size[0]), float(mfcc[0]))
 
     def _line_search(self, judge: "_Decisions", decode, gates: torch.Tensor, steps: list[float],
-                     state: SearchState):
-        """Query the gates scaled by (1 - step) for each step, and the current point's projection into the budget
-        (one batch). Returns the largest step that still meets the goal (None: none did; True/False without steps:
+                     project: bool = True):
+        """Query the gates scaled by (1 - step) for each step and (``project``) the current point's projection into
+        the budget, in one batch. Returns the largest step that still meets the goal (None: none did; without steps:
         whether the projection met it)."""
-        candidates = decode(torch.stack([gates * (1 - step) for step in steps] + [gates]))
-        candidates[-1] = judge.constraints.repair(judge.clean, candidates[-1:])[0]
+        candidates = decode(torch.stack([gates * (1 - step) for step in steps] + [gates] * project))
+        if project:
+            candidates[-1] = judge.constraints.repair(judge.clean, candidates[-1:])[0]
         heard = judge.decide(candidates)
         if not steps:
             return bool(heard[-1])
-        met = [step for step, ok in zip(steps, heard[:-1].tolist()) if ok]
+        met = [step for step, ok in zip(steps, heard[: len(steps)].tolist()) if ok]
         return max(met) if met else None
 
     def _evolve(self, judge: "_Decisions", decode, gates: torch.Tensor, distance: float, group: torch.Tensor,
