@@ -60,7 +60,7 @@ class CarrierAttack(Attack):
     """
 
     name = "AC"
-    revision = 1
+    revision = 2  # 2: the projection is queried only within twice the budget
 
     def __init__(self, voices: list[str] | tuple[str, ...] = DEFAULT_VOICES, rate: int = 160,
                  levels_db: list[float] | tuple[float, ...] = (-5.0, 0.0, 5.0), replace: bool = True,
