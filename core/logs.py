@@ -38,6 +38,9 @@ def configure(verbose_output: bool = False, level: int = logging.INFO) -> None:
     ``verbose_output``."""
     os.environ[VERBOSE_VARIABLE] = "1" if verbose_output else "0"
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose_output:  # undo an earlier quiet configuration in this process
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
     configure_child()
 
 

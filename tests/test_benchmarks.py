@@ -242,7 +242,7 @@ def test_task2_smoke_end_to_end(tiny_corpus, shared_dir):
     assert [r["evaluation"] for r in table] == ["AE", "AE + LS", "AE + DS", "AE + SE", "AE + TD", "AE + BNN",
                                                 "AZ", "AZ + LS", "AZ + DS", "AZ + SE", "AZ + TD", "AZ + BNN"]
     carrier = runner.main("Task 2", task2.run, task2.TITLES, smallest(tiny_corpus, tmp_path) + [
-        "attacks=[AZ, AC]", "task2_defenses=[none, DS, BNN]"])  # the carrier attack: a row family of its own
+        "attacks=[AZ, AC]", "task2_defenses=[none, DS, BNN]", "task2_adaptive=true"])  # a row family of its own
     rows = json.loads((carrier / "results.json").read_text())["tables"]["unsuccessful_rate"]
     assert [(r["setting"], r["evaluation"]) for r in rows if r["evaluation"].startswith("AC")] == [
         ("non-adaptive", "AC"), ("non-adaptive", "AC + DS"), ("non-adaptive", "AC + BNN"),

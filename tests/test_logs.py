@@ -33,6 +33,7 @@ def restored(monkeypatch):
 
 
 def test_quiet_mode_hides_known_noise_and_verbose_shows_it(restored):
+    logs.configure(verbose_output=False)  # e.g. an earlier run in this process
     logs.configure(verbose_output=True)
     assert logs.verbose() and logging.getLogger("lightning.pytorch").level != logging.WARNING
     with pytest.warns(FutureWarning):
