@@ -150,7 +150,9 @@ class CarrierAttack(Attack):
                 gates = masked[_closest(heard, excess)]
         distance = float(judge.excess(decode(gates[None]))[0])
         shrink = self.shrink
-        if state.success or self._line_search(judge, decode, gates, []):
+        if not state.success:
+            self._line_search(judge, decode, gates, [])  # the start's projection
+        if state.success:
             return
         while True:
             order = torch.randperm(len(gates), generator=generator)
@@ -171,16 +173,14 @@ class CarrierAttack(Attack):
                               judge.oracle.queries_used, float(size[0]), float(mfcc[0]))
 
     def _line_search(self, judge: "_Decisions", decode, gates: torch.Tensor, steps: list[float],
-                     project: bool = True):
+                     project: bool = True) -> float | None:
         """Query the gates scaled by (1 - step) for each step and (``project``) the current point's projection into
-        the budget, in one batch. Returns the largest step that still meets the goal (None: none did; without steps:
-        whether the projection met it)."""
+        the budget, in one batch (a projection heard as the goal is a success, recorded by ``judge``). Returns the
+        largest step that still meets the goal, or None."""
         candidates = decode(torch.stack([gates * (1 - step) for step in steps] + [gates] * project))
         if project:
             candidates[-1] = judge.constraints.repair(judge.clean, candidates[-1:])[0]
         heard = judge.decide(candidates)
-        if not steps:
-            return bool(heard[-1])
         met = [step for step, ok in zip(steps, heard[: len(steps)].tolist()) if ok]
         return max(met) if met else None
 
