@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PACKAGES = ("torch", "torchaudio", "lightning", "transformers", "bayesian-torch", "pymoo", "jiwer", "torchmetrics")
 
 
-def _cell(value, digits: int = 1) -> str:
+def format_cell(value, digits: int = 1) -> str:
     if isinstance(value, Estimate):
         return value.format(digits)
     if isinstance(value, float):
@@ -37,7 +37,7 @@ def markdown_table(rows: list[dict], digits: int = 1) -> str:
         return "(no rows)"
     columns = list(dict.fromkeys(key for row in rows for key in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(_cell(row.get(c), digits) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(format_cell(row.get(c), digits) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -104,8 +104,11 @@ def append_leaderboard(path: Path, record_file: Path) -> None:
         handle.write(json.dumps(json.loads(record_file.read_text()), default=str) + "\n")
 
 
-def log_wandb(task: str, preset: dict, tables: dict[str, list[dict]], images: list[Path], out_dir: Path) -> None:
-    """Log the tables and plots to Weights & Biases (offline by default; skipped with a warning if not installed)."""
+def log_wandb(task: str, preset: dict, tables: dict[str, list[dict]], images: list[Path], out_dir: Path,
+              examples: list | None = None) -> None:
+    """Log the tables, the plots and the examples to listen to (``listening.ListeningExample``: a table with clean
+    and adversarial ``wandb.Audio``) to Weights & Biases (offline by default, online with ``WANDB_MODE=online``;
+    skipped with a warning if wandb is not installed)."""
     try:
         import wandb
     except ImportError:
@@ -123,5 +126,24 @@ def log_wandb(task: str, preset: dict, tables: dict[str, list[dict]], images: li
                 run.log({name: wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in flat_rows])})
         for image in images:
             run.log({image.stem: wandb.Image(str(image))})
+        if examples:
+            run.log({"examples": examples_table(wandb, examples)})
     finally:
         run.finish()
+
+
+EXAMPLE_COLUMNS = ("cell", "goal", "attack", "utterance_id", "success", "snr_db", "mfcc_similarity", "queries",
+                   "reference", "target", "transcript_clean", "transcript_adversarial", "detector", "detector_score",
+                   "threshold")
+
+
+def examples_table(wandb, examples: list):
+    """A ``wandb.Table``: one row per example, the clean and adversarial audio as ``wandb.Audio`` (16 kHz)."""
+    from core.audio_io import load_audio
+
+    def audio(path: str):
+        return wandb.Audio(load_audio(path).numpy(), sample_rate=16000) if Path(path).exists() else None
+
+    return wandb.Table(columns=[*EXAMPLE_COLUMNS, "clean audio", "adversarial audio"],
+                       data=[[getattr(e, c) for c in EXAMPLE_COLUMNS] + [audio(e.clean_audio), audio(e.adversarial_audio)]
+                             for e in examples])

@@ -11,7 +11,7 @@ from typing import Callable
 
 from core import logs
 from core.cache_dir import default_cache_dir
-from evaluation import report
+from evaluation import html_report, listening, report
 from evaluation.preset import load_preset
 from lit_modules.backends.catalog import require_available
 
@@ -60,11 +60,20 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     outcome = run(preset, out_dir, cache_root, progress=not args.no_progress)
     wall = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    examples = outcome.get("examples", [])
+    listening.write(examples, out_dir)
     text = report.write_run(out_dir, task, outcome["tables"], titles, preset.as_dict(), wall,
                             {"peak_memory_mb": peak_mb, "images": [str(p) for p in outcome["images"]]})
     report.append_leaderboard(results_root / "leaderboard.jsonl", out_dir / "results.json")
+    page = html_report.build(out_dir)
     if not args.no_wandb:
-        report.log_wandb(task, preset.as_dict(), outcome["tables"], outcome["images"], out_dir)
+        report.log_wandb(task, preset.as_dict(), outcome["tables"], outcome["images"], out_dir, examples)
     print(text)
+    highlights = listening.highlights(examples)
+    if highlights:
+        print("\nExamples (listen in the report):")
+        for example in highlights:
+            print(f"- {example.verdict()}")
     print(f"\nresults: {out_dir}  (peak memory {peak_mb:.0f} MB)")
+    print(f"report: {page}")
     return out_dir

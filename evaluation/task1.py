@@ -29,7 +29,7 @@ import torch
 from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
 from core import figures
-from evaluation import metrics, scoring
+from evaluation import listening, metrics, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, cross_attack_names, detector_workdir
 from evaluation.negatives import hard_negatives
 from evaluation.preset import BenchmarkPreset
@@ -167,11 +167,12 @@ def dispersion_view(detector, data, path: Path, cell: str) -> Path:
 
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
         shard: tuple[int, int] | None = None) -> dict:
-    """Run Task 1; returns {"tables": {...}, "images": [...]}. ``shard`` (rank, world): only run that shard of the
+    """Run Task 1; returns {"tables": {...}, "images": [...], "examples": [...]}. ``shard`` (rank, world): only run that shard of the
     attack campaigns (sources[rank::world]) and return nothing."""
     pool = BackendPool(preset)
     tables: dict[str, list[dict]] = {"wer": [], "detection": [], "cross_attack": []}
     images: list[Path] = []
+    examples: list[listening.ListeningExample] = []
     wer_groups: dict[str, dict] = {}
     for backend_name in preset.backends:
         for budget_settings in preset.task1_budgets:
@@ -225,6 +226,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                     preset, data.source.sample_rate, data.batch_size, negatives)
                 tables["detection"].append({"backend": backend_name, "budget": budget, **row,
                                             "attack success %": reached})
+            examples += listening.collect(cell, data, {e.source_id for e in test}, detectors, preset.seed)
             images.append(figures.plot_roc(curves, out_dir / f"roc_{backend_name}_{budget}.png",
                                            f"Task 1 detection, {cell}"))
             if preset.detectors.cross_attack:
@@ -241,4 +243,4 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
     images.append(figures.bars(wer_groups, out_dir / "wer.png", "WER %", "Task 1: WER under attack"))
     if not tables["cross_attack"]:
         del tables["cross_attack"]
-    return {"tables": tables, "images": images}
+    return {"tables": tables, "images": images, "examples": examples}

@@ -27,7 +27,8 @@ from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
 from datamodules.adversarial import AdversarialDataModule
 from core.text import normalize_transcript
-from evaluation import metrics, scoring
+from core import figures
+from evaluation import listening, metrics, scoring
 from evaluation.detector_suite import build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
 from evaluation.setting import BackendPool, adversarial_data, budget_of, generated, system_of, trainer_for
@@ -118,11 +119,13 @@ def ur_rows(budget: str, setting: str, attack: str, backend: str, outcomes: dict
 
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
         shard: tuple[int, int] | None = None) -> dict:
-    """Run Task 2; returns {"tables": {...}, "images": [...]}. ``shard`` (rank, world): only run that shard of the
+    """Run Task 2; returns {"tables": {...}, "images": [...], "examples": [...]}. ``shard`` (rank, world): only run that shard of the
     campaigns that need no trained model (untargeted reference cells, non-adaptive targeted) and return nothing."""
     pool = BackendPool(preset)
     target = normalize_transcript(GoalSpec("targeted").target)
     long_rows: list[dict] = []
+    images: list[Path] = []
+    examples: list[listening.ListeningExample] = []
     for backend_name in preset.backends:
         backend = None if shard is not None else pool.get(backend_name)
         for budget_settings in preset.task2_budgets:
@@ -147,6 +150,14 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                         cache_root / "adversarial", preset.detectors.bnn_batch_size, progress,
                                         gaussian=False, attack_splits=("test",))
             generated(targeted)
+            cell = f"{backend_name} / {budget}"
+            examples += listening.collect(cell, targeted, {s.utterance_id for s in targeted.sources()}, detectors,
+                                          preset.seed, target)
+            histories = {spec.attack.name: [r["history"] for r in targeted.attacked_records(cache)]
+                         for spec, cache in targeted.campaigns()}
+            images.append(figures.success_curves(histories, preset.query_budget,
+                                               out_dir / f"success_targeted_{backend_name}_{budget}.png",
+                                               f"targeted \"{target}\", {cell}"))
             for attack, (examples, success) in adversarial_examples(targeted).items():
                 outcomes = defense_outcomes(
                     preset.task2_defenses, examples, success, backend, detectors,
@@ -169,7 +180,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                         long_rows += ur_rows(budget, "adaptive", attack, backend_name, {defense: (success, None)},
                                              preset.bootstrap_resamples, preset.seed)
     return {"tables": {"unsuccessful_rate": wide(long_rows, preset.backends), "unsuccessful_rate_long": long_rows},
-            "images": []}
+            "images": images, "examples": examples}
 
 
 def wide(long_rows: list[dict], backends: list[str]) -> list[dict]:
