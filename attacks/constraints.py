@@ -38,8 +38,10 @@ class PerturbationBudget:
 
     @property
     def label(self) -> str:
-        """Short name for tables and cache keys, e.g. ``linf0.01`` or ``snr10``."""
-        return f"linf{self.delta_max:g}" if self.mode == "linf" else f"snr{self.snr_db:g}"
+        """Short name for tables and cache keys, e.g. ``linf0.01`` or ``snr10``; an MFCC floor other than the paper's
+        0.95 is named too (``snr0-mfcc0.8``)."""
+        label = f"linf{self.delta_max:g}" if self.mode == "linf" else f"snr{self.snr_db:g}"
+        return label if self.min_mfcc_similarity == 0.95 else f"{label}-mfcc{self.min_mfcc_similarity:g}"
 
     def l2_radius(self, clean: torch.Tensor) -> float:
         """Largest allowed ||delta||_2 in SNR mode for a clean waveform [T]."""

@@ -4,12 +4,13 @@ leaderboard line per run, and a rerun that reuses every cached attack."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import campaigns.campaign
-from evaluation import runner, task1, task2
+from evaluation import listening, runner, task1, task2
 from evaluation.preset import PRESET_DIR, load_preset
 
 
@@ -23,7 +24,7 @@ def smallest(tiny_corpus, tmp_path, task2_budgets: str = "[{mode: snr, snr_db: 1
     return ["--preset", "smoke", "--no-progress", "--no-wandb", "--cache-dir", str(tmp_path / "cache"),
             "--results-dir", str(tmp_path / "results"), "--set",
             f"source={{synthetic_dir: {tiny_corpus}, test_splits: [train, dev, test], test_subset: 10, seed: 0}}",
-            "query_budget=4", "detectors.bnn_epochs=2", "bootstrap_resamples=20", "se_epochs=1",
+            "query_budget=4", "attacks=[AE, AZ]", "detectors.bnn_epochs=2", "bootstrap_resamples=20", "se_epochs=1",
             "backend_options={whisper: {min_context_s: 10.0}}",  # the trimmed window: plumbing, fast
             f"task2_budgets={task2_budgets}"]
 
@@ -60,7 +61,7 @@ def test_a_preset_chooses_its_attack_families():
     from attacks.carrier import CarrierAttack
     from evaluation.setting import attacks_of
 
-    assert [spec.attack.name for spec in attacks_of(load_preset("smoke"))] == ["AG", "AE", "AZ"]
+    assert [spec.attack.name for spec in attacks_of(load_preset("smoke"))] == ["AG", "AE", "AZ", "AC"]
     preset = load_preset("smoke", ["attacks=[AZ, AC]", "carrier.population=6"])
     specs = attacks_of(preset)
     assert [spec.attack.name for spec in specs] == ["AG", "AZ", "AC"]
@@ -205,6 +206,12 @@ def test_task1_smoke_end_to_end_and_rerun_reuses_attacks(tiny_corpus, shared_dir
     assert "| backend | budget | n | clean |" in text and "BNN-unsupervised" in text
     assert (out / "wer.csv").is_file() and (out / "detection.csv").is_file() and (out / "wer.png").is_file()
     assert (out / "dispersion_whisper_snr10.png").is_file() and (out / "roc_whisper_snr10.png").is_file()
+    examples = listening.read(out)  # examples to listen to: test-split sources, each judged by the supervised BNN
+    assert {e.attack for e in examples} == {"AG", "AE", "AZ"}
+    assert all(e.detector == "BNN-supervised" and e.flagged is not None and Path(e.adversarial_audio).is_file()
+               for e in examples)
+    page = (out / "report.html").read_text()
+    assert page.count("<audio") == 2 * len(examples) and page.count("data:image/png") == len(record["images"])
 
     from benchmarks import unsupervised_statistics  # the cell's campaigns and unsupervised BNN, reused (no attacks)
     args = smallest(tiny_corpus, tmp_path)
@@ -251,4 +258,7 @@ def test_task2_smoke_end_to_end(tiny_corpus, shared_dir):
         assert 0 <= row["whisper"] <= 100 and row["Avg."] == row["whisper"]
     # a defense or a detector can only make attacks fail more often
     by_name = {r["evaluation"]: r["whisper"] for r in table}
+    examples = listening.read(out)
+    assert {e.attack for e in examples} == {"AE", "AZ"} and all(e.target == "OPEN THE DOOR" for e in examples)
+    assert (out / "success_targeted_whisper_snr10.png").is_file() and (out / "report.html").is_file()
     assert by_name["AE + TD"] >= by_name["AE"] and by_name["AZ + BNN"] >= by_name["AZ"]
