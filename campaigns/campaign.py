@@ -228,7 +228,8 @@ def run_campaign(sources: list[SourceUtterance], system_factory: Callable, syste
             cache.write(source.utterance_id, result.adversarial, sample_rate, record, rank=rank)
             successes += result.success
             queries += result.queries
-            bar.set_postfix(success=f"{successes / count:.0%}", qps=f"{queries / (time.perf_counter() - started):.0f}")
+            bar.set_postfix(success=f"{successes / count:.0%}", qps=f"{queries / (time.perf_counter() - started):.0f}",
+                            refresh=False)  # the bar redraws at its own pace (once a minute off a terminal)
     finally:
         if own_attacker and attacker is not None:
             attacker.close()

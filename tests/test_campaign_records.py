@@ -225,3 +225,12 @@ def test_the_same_samples_give_the_same_file_bytes_whenever_written(tmp_path):
     assert wav_bytes(audio, 16_000) == first
     (tmp_path / "a.wav").write_bytes(first)
     assert np.array_equal(soundfile.read(str(tmp_path / "a.wav"), dtype="float32")[0], audio)
+
+
+def test_a_campaign_bar_in_a_log_file_draws_once_at_the_start_and_once_at_the_end(tmp_path, server, attacker,
+                                                                                 capsys, monkeypatch):
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)  # a log file: one redraw a minute at most
+    run_campaign(sources_in(tmp_path, 4), None, "toy", GaussianNoise(), GoalSpec("untargeted"), PerturbationBudget(),
+                 tmp_path / "cache", query_budget=2, progress=True, server=server, attacker=attacker)
+    drawn = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "AG untargeted" in line]
+    assert 1 <= len(drawn) <= 3, drawn  # start, end (and close); not one per utterance
