@@ -4,4 +4,4 @@
 from evaluation import runner, task1
 
 if __name__ == "__main__":
-    runner.main("Task 1", task1.run, task1.TITLES)
+    runner.main("Task 1", task1.run, task1.TITLES, console=task1.console_tables)

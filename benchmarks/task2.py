@@ -4,4 +4,4 @@
 from evaluation import runner, task2
 
 if __name__ == "__main__":
-    runner.main("Task 2", task2.run, task2.TITLES)
+    runner.main("Task 2", task2.run, task2.TITLES, console=task2.console_tables)

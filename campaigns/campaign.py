@@ -144,7 +144,7 @@ def shard_of(sources: list[SourceUtterance], goal: GoalSpec, rank: int = 0,
     eligible = sorted((s for s in sources if goal.eligible(s)), key=lambda s: s.utterance_id)
     skipped = len(sources) - len(eligible)
     if skipped:
-        log.info("%d sources already contain the target %r: excluded", skipped, goal.target)
+        log.debug("%d sources already contain the target %r: excluded", skipped, goal.target)
     return eligible[rank::world_size]
 
 

@@ -25,6 +25,7 @@ KNOWN_WARNINGS = (  # (message regex, category): harmless, and out of this proje
     (r".*Checkpoint directory .* exists and is not empty.*", Warning),
     (r".*torchaudio\._backend\..*has been deprecated.*", Warning),
     (r".*In 2\.9, this function's implementation will be changed.*", Warning),
+    (r".*`training_step` returned `None`.*", Warning),  # on purpose: a batch the unsupervised head cannot learn from
 )
 
 

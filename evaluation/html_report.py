@@ -27,6 +27,7 @@ from evaluation.metrics import Estimate
 from evaluation.report import format_cell
 
 REPORT_FILE = "report.html"
+LONG_TABLE = 20  # rows: longer tables are folded
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
@@ -88,7 +89,10 @@ def player(label: str, path: str) -> str:
 
 
 def example_html(example: listening.ListeningExample) -> str:
-    outcome = '<span class="success">success</span>' if example.success else '<span class="miss">miss</span>'
+    if example.attack == "AG":  # the benign control: noise, not an attack; "success" = the transcript changed
+        outcome = "transcript changed" if example.success else "transcript kept"
+    else:
+        outcome = '<span class="success">success</span>' if example.success else '<span class="miss">miss</span>'
     lines = [f"<b>{html.escape(example.utterance_id)}</b> {outcome} &middot; SNR {example.snr_db:.1f} dB &middot; "
              f"MFCC similarity {example.mfcc_similarity:.3f} &middot; {example.queries} queries"]
     if example.flagged is not None:
@@ -123,8 +127,13 @@ def render(out_dir: Path) -> str:
              f"<p>Finished {html.escape(str(record.get('finished', '?')))}; wall time "
              f"{record.get('wall_time_s', math.nan):.0f} s. Intervals: bootstrap 95 % over utterances. Versions: "
              + html.escape(", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())) + "</p>"]
+    titles = record.get("titles", {})
     for name, rows in record["tables"].items():
-        parts += [f"<h2>{html.escape(name.replace('_', ' '))}</h2>", table_html(rows)]
+        parts.append(f"<h2>{html.escape(titles.get(name, name.replace('_', ' ')))}</h2>")
+        if len(rows) > LONG_TABLE:  # folded: a click away, without pushing the plots and examples off the page
+            parts.append(f"<details><summary>{len(rows)} rows</summary>{table_html(rows)}</details>")
+        else:
+            parts.append(table_html(rows))
     images = images_of(record, out_dir)
     if images:
         parts.append("<h2>Plots</h2><div class=\"figures\">" + "".join(

@@ -41,6 +41,12 @@ def markdown_table(rows: list[dict], digits: int = 1) -> str:
     return "\n".join(lines)
 
 
+def values_only(rows: list[dict], columns: list[str]) -> list[dict]:
+    """``rows`` cut to ``columns`` (those present), estimates without their intervals: a table for the console."""
+    return [{c: (row[c].value if isinstance(row[c], Estimate) else row[c]) for c in columns if c in row}
+            for row in rows]
+
+
 def flat(row: dict) -> dict:
     """Estimates become ``name``, ``name_ci_low``, ``name_ci_high``."""
     out = {}
@@ -90,7 +96,8 @@ def write_run(out_dir: Path, task: str, tables: dict[str, list[dict]], titles: d
     sections.append(f"Wall time: {wall_time_s:.0f} s. Intervals: bootstrap 95 % over utterances.")
     text = "\n".join(sections)
     (out_dir / "results.md").write_text(text + "\n")
-    record = {"task": task, "preset": preset, "wall_time_s": wall_time_s, "versions": package_versions(),
+    record = {"task": task, "preset": preset, "titles": titles, "wall_time_s": wall_time_s,
+              "versions": package_versions(),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "output": str(out_dir),
               "tables": {name: [flat(r) for r in rows] for name, rows in tables.items()}, **(extra or {})}
     (out_dir / "results.json").write_text(json.dumps(record, indent=2, default=str))

@@ -27,7 +27,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return rank, world
 
 
-def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | None = None) -> Path:
+def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | None = None,
+         console: Callable[[dict], dict] | None = None) -> Path:
+    """``console(tables) -> tables``: the compact view printed at the end (default: every table in full)."""
     parser = argparse.ArgumentParser(description=f"{task}: see docs/benchmarks.md")
     parser.add_argument("--preset", default="smoke", help="smoke | cpu | paper | a YAML path (default: smoke)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
@@ -68,7 +70,12 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     page = html_report.build(out_dir)
     if not args.no_wandb:
         report.log_wandb(task, preset.as_dict(), outcome["tables"], outcome["images"], out_dir, examples)
-    print(text)
+    if console is None:
+        print(text)
+    else:
+        for name, rows in console(outcome["tables"]).items():
+            print(f"\n{titles.get(name, name)}\n\n{report.markdown_table(rows)}")
+        print(f"\nWall time {wall:.0f} s; every column, interval and table: results.md, report.html")
     highlights = listening.highlights(examples)
     if highlights:
         print("\nExamples (listen in the report):")

@@ -29,7 +29,7 @@ import torch
 from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
 from core import figures
-from evaluation import listening, metrics, scoring
+from evaluation import listening, metrics, report, scoring
 from evaluation.detector_suite import DETECTORS, build_detectors, cross_attack_names, detector_workdir
 from evaluation.negatives import hard_negatives
 from evaluation.preset import BenchmarkPreset
@@ -40,6 +40,18 @@ log = logging.getLogger(__name__)
 TITLES = {"wer": "WER % under untargeted attacks (paper Fig. 3)",
           "detection": "Detection and filtering on mixed AG / adversarial inputs (paper Table 2)",
           "cross_attack": "Cross-attack detection: supervised BNNs trained on some attack families, tested on each"}
+
+
+CONSOLE_DETECTION = ["backend", "budget", "detector", "n", "AUC %", "TPR % @5% FPR", "FP %", "FN %", "FP % clean",
+                     "attack success %"]
+
+
+def console_tables(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """What the console shows: WER and success per attack, the detectors' main figures (values without intervals;
+    every column is in results.md and report.html)."""
+    wer_columns = list(dict.fromkeys(c for row in tables["wer"] for c in row if not c.endswith("SNR dB")))
+    return {"wer": report.values_only(tables["wer"], wer_columns),
+            "detection": report.values_only(tables["detection"], CONSOLE_DETECTION)}
 
 
 def wer_row(backend: str, budget: str, campaigns: dict[str, list[dict]], resamples: int, seed: int) -> dict:

@@ -125,7 +125,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
     target = normalize_transcript(GoalSpec("targeted").target)
     long_rows: list[dict] = []
     images: list[Path] = []
-    examples: list[listening.ListeningExample] = []
+    listen_to: list[listening.ListeningExample] = []
     for backend_name in preset.backends:
         backend = None if shard is not None else pool.get(backend_name)
         for budget_settings in preset.task2_budgets:
@@ -151,8 +151,8 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                         gaussian=False, attack_splits=("test",))
             generated(targeted)
             cell = f"{backend_name} / {budget}"
-            examples += listening.collect(cell, targeted, {s.utterance_id for s in targeted.sources()}, detectors,
-                                          preset.seed, target)
+            listen_to += listening.collect(cell, targeted, {s.utterance_id for s in targeted.sources()}, detectors,
+                                           preset.seed, target)
             histories = {spec.attack.name: [r["history"] for r in targeted.attacked_records(cache)]
                          for spec, cache in targeted.campaigns()}
             images.append(figures.success_curves(histories, preset.query_budget,
@@ -180,7 +180,18 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                         long_rows += ur_rows(budget, "adaptive", attack, backend_name, {defense: (success, None)},
                                              preset.bootstrap_resamples, preset.seed)
     return {"tables": {"unsuccessful_rate": wide(long_rows, preset.backends), "unsuccessful_rate_long": long_rows},
-            "images": images, "examples": examples}
+            "images": images, "examples": listen_to}
+
+
+def console_tables(tables: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """What the console shows: UR % per (backend, budget, setting, attack) with one column per defense."""
+    rows: dict[tuple, dict] = {}
+    for r in tables["unsuccessful_rate_long"]:
+        key = (r["backend"], r["budget"], r["setting"], r["attack"])
+        row = rows.setdefault(key, {"backend": r["backend"], "budget": r["budget"], "setting": r["setting"],
+                                    "attack": r["attack"], "n": r["n"]})
+        row[r["defense"]] = r["UR %"].value
+    return {"unsuccessful_rate": list(rows.values())}
 
 
 def wide(long_rows: list[dict], backends: list[str]) -> list[dict]:

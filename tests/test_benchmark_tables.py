@@ -20,7 +20,7 @@ from datamodules.adversarial.datamodule import LabelledExample
 from evaluation import metrics
 from evaluation.detector_suite import CalibratedDetector
 from evaluation.task1 import detection_row
-from evaluation.task2 import defense_outcomes, ur_rows, wide
+from evaluation.task2 import console_tables, defense_outcomes, ur_rows, wide
 from lit_modules.backends.base import ASRBackend
 from lit_modules.defenses import DownSampling
 from tests.toy_system import LoudnessDetector
@@ -82,6 +82,12 @@ def test_task2_table_matches_hand_computed_values_in_every_cell(tmp_path):
         assert row["Avg."] == pytest.approx((b1 + b2) / 2)
         assert row["budget"] == "snr10" and row["setting"] == "non-adaptive"
     assert {(r["attack"], r["n"]) for r in long_rows} == {("AE", 6), ("AZ", 4)}
+    console = console_tables({"unsuccessful_rate": table, "unsuccessful_rate_long": long_rows})["unsuccessful_rate"]
+    assert [(r["backend"], r["attack"], r["n"]) for r in console] == [("b1", "AE", 6), ("b1", "AZ", 4), ("b2", "AE", 6),
+                                                                      ("b2", "AZ", 4)]
+    for row in console:  # one column per defense, the same values as the full table's
+        assert [row[d] for d in ("none", "BNN", "DS")] == pytest.approx(
+            [EXPECTED[(row["attack"], d)][row["backend"] == "b2"] for d in ("none", "BNN", "DS")])
 
 
 def test_task1_detection_row_matches_hand_computed_values(tmp_path):
@@ -149,3 +155,18 @@ def test_loudness_fixture_scores_its_own_rms(tmp_path):
     audio, _ = soundfile.read(example.path, dtype="float32")
     score = LoudnessDetector().score(torch.from_numpy(audio)[None], torch.tensor([audio.size]))
     assert float(score) == pytest.approx(0.25, abs=1e-4)
+
+
+def test_task1_console_keeps_wer_and_success_and_the_main_detection_columns():
+    from evaluation.task1 import CONSOLE_DETECTION, console_tables
+
+    wer = [{"backend": "w", "budget": "snr10", "n": 8, "clean": metrics.Estimate(30.0, 10.0, 50.0),
+            "AE": metrics.Estimate(50.0, 30.0, 70.0), "AE success %": 62.5, "AE SNR dB": 22.0}]
+    detection = [{"backend": "w", "budget": "snr10", "detector": "BNN-supervised", "n": 12,
+                  "AUC %": metrics.Estimate(88.9, 54.5, 100.0), "FP %": metrics.Estimate(0.0, 0.0, 0.0),
+                  "FN %": metrics.Estimate(33.3, 0.0, 62.5), "ECE %": metrics.Estimate(13.8, 7.8, 30.1)}]
+    console = console_tables({"wer": wer, "detection": detection})
+    assert console["wer"] == [{"backend": "w", "budget": "snr10", "n": 8, "clean": 30.0, "AE": 50.0,
+                               "AE success %": 62.5}]
+    assert list(console["detection"][0]) == [c for c in CONSOLE_DETECTION if c in detection[0]]
+    assert console["detection"][0]["AUC %"] == 88.9 and "ECE %" not in console["detection"][0]

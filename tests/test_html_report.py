@@ -55,7 +55,9 @@ def results_folder(tmp_path) -> tuple[Path, np.ndarray]:
     adversarial = tone(tmp_path / "adv.wav", 440.0)
     plot = figures.success_curves({"AE": [[[5, 0.0, False], [10, 0.0, True]]]}, 20, out / "success.png", "curves")
     rows = [{"backend": "whisper", "AE": Estimate(12.5, 10.0, 15.0), "note": "<b>not markup</b>"}]
-    report.write_run(out, "Task 1", {"wer": rows}, {"wer": "WER"}, {"name": "demo"}, 3.0, {"images": [str(plot)]})
+    long = [{"row": i} for i in range(html_report.LONG_TABLE + 1)]
+    report.write_run(out, "Task 1", {"wer": rows, "long": long}, {"wer": "WER"}, {"name": "demo"}, 3.0,
+                     {"images": [str(plot)]})
     common = dict(cell="whisper / snr10", goal="untargeted", reference="OPEN THE WINDOW",
                   transcript_clean="OPEN THE WINDOW", success=True, snr_db=14.2, mfcc_similarity=0.971, queries=17)
     examples = [
@@ -63,6 +65,9 @@ def results_folder(tmp_path) -> tuple[Path, np.ndarray]:
                                    adversarial_audio=str(tmp_path / "adv.wav"), transcript_adversarial="OPEN <THE> DOOR",
                                    detector="BNN-supervised", detector_score=0.9, threshold=0.5, **common),
         listening.ListeningExample(attack="AZ", utterance_id="u2", clean_audio=str(tmp_path / "clean.flac"),
+                                   adversarial_audio=str(tmp_path / "gone.wav"), transcript_adversarial="OPEN",
+                                   **common),
+        listening.ListeningExample(attack="AG", utterance_id="u3", clean_audio=str(tmp_path / "gone.flac"),
                                    adversarial_audio=str(tmp_path / "gone.wav"), transcript_adversarial="OPEN",
                                    **common)]
     listening.write(examples, out)
@@ -79,6 +84,8 @@ def test_the_report_embeds_tables_plots_and_playable_audio(results_folder, capsy
     assert path == out / "report.html" and f"report: {path}" in capsys.readouterr().out
     page = path.read_text()
     assert "<td>12.5 [10.0, 15.0]</td>" in page  # the interval columns of results.json joined back
+    assert "<h2>WER</h2>" in page and "<h2>long</h2><details><summary>21 rows</summary>" in page  # long tables fold
+    assert page.count('class="success"') == 2 and "transcript changed" in page  # AG is a control, not a success
     assert "&lt;b&gt;not markup&lt;/b&gt;" in page and "OPEN &lt;THE&gt; DOOR" in page  # text is escaped
     assert page.count('src="data:image/png;base64,') == 1
     sources = audio_sources(page)
@@ -106,9 +113,9 @@ def test_weights_and_biases_gets_the_examples_as_audio(results_folder):
     wandb = pytest.importorskip("wandb")
     table = report.examples_table(wandb, listening.read(results_folder[0]))
     assert table.columns[-2:] == ["clean audio", "adversarial audio"]
-    first, second = table.data
+    first, second, third = table.data
     assert isinstance(first[-1], wandb.Audio) and isinstance(first[-2], wandb.Audio)
-    assert second[-1] is None and first[table.columns.index("detector_score")] == 0.9
+    assert second[-1] is None and third[-2] is None and first[table.columns.index("detector_score")] == 0.9
 
 
 def browser():

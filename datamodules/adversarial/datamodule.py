@@ -249,11 +249,11 @@ class AdversarialDataModule(L.LightningDataModule):
         for stage, benign in (("val", self.benign_calibration_sources()), ("train", self.benign_training_sources())):
             if benign:
                 examples[stage].extend(self._benign_examples({s.utterance_id: s for s in benign}))
+        counts = {stage: {} for stage in STAGES}
         for stage in STAGES:
-            counts = {}
             for e in examples[stage]:
-                counts[e.kind] = counts.get(e.kind, 0) + 1
-            log.info("adversarial data, %s: %s", stage, counts)
+                counts[stage][e.kind] = counts[stage].get(e.kind, 0) + 1
+        log.debug("adversarial data %s: %s", self.system_label, counts)
         return examples
 
     def _benign_examples(self, sources: dict[str, SourceUtterance]) -> list[LabelledExample]:
