@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m datamodules.synthetic
+	$(PY) -m datamodules.synthetic --brief
 	$(PY) benchmarks/task1.py --preset smoke
 	$(PY) benchmarks/task2.py --preset smoke
 

@@ -102,7 +102,7 @@ def train_bnn(preset: BenchmarkPreset, backend: str, data: AdversarialDataModule
 
     checkpoint = workdir / (f"bnn-{head}.ckpt" if trained_on is None else f"bnn-{head}-{'+'.join(trained_on)}.ckpt")
     if checkpoint.is_file():
-        log.info("reusing %s", checkpoint)
+        log.debug("reusing %s", checkpoint)
         return checkpoint
     settings = preset.detectors
     if head not in settings.bnn_heads:

@@ -105,6 +105,9 @@ def test_cli_generates_and_prints_statistics(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| train | 2 | 1 |" in printed and "| **total** | 4 | 3 |" in printed
     assert "vocabulary" in printed and "utt/s" in printed
+    corpus_cli(["--out", str(tmp_path), "--train-speakers", "1", "--dev-speakers", "1", "--test-speakers", "1",
+                "--train-utterances-per-speaker", "2", "--eval-utterances-per-speaker", "1", "--brief"])
+    assert capsys.readouterr().out == f"synthetic corpus: 4 utterances, 3 speakers, 0.00 h at {tmp_path}\n"  # make demo
 
 
 def test_bad_config_values_are_refused():

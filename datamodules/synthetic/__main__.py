@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=None, help="corpus folder (default: the cache, named by the config)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    parser.add_argument("--brief", action="store_true", help="one line instead of the statistics table")
     for field in dataclasses.fields(SyntheticCorpusConfig):
         kind = float if field.name in ("command_fraction", "noise_snr_db") else int
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=kind, default=field.default)
@@ -28,6 +29,11 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or default_corpus_dir(config)
     summary = generate_corpus(config, out, num_workers=args.workers)
     generation = summary["generation"]
+    if args.brief:
+        total = summary["statistics"]["total"]
+        print(f"synthetic corpus: {total['utterances']:,} utterances, {total['speakers']} speakers, "
+              f"{total['hours']:.2f} h at {summary['root']}")
+        return summary
     print(f"\nSynthetic corpus (LibriSpeech layout) at {summary['root']}")
     print(format_statistics(summary["statistics"]))
     rate = (generation["written"] / generation["seconds"]) if generation["seconds"] > 0 else float("nan")
