@@ -60,3 +60,23 @@ def test_progress_bars_redraw_once_a_minute_in_a_log_file(monkeypatch):
     assert logs.progress_options(True) == {"disable": False, "mininterval": 60.0}
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert logs.progress_options(True)["mininterval"] < 1 and logs.progress_options(False)["disable"]
+
+
+def test_a_backend_trained_inside_a_quiet_run_prints_no_summary_and_no_bar_in_a_log_file(monkeypatch, tmp_path):
+    from lightning.pytorch.callbacks import ModelSummary
+
+    from lit_modules.backends import provisioning
+    from lit_modules.backends.registry import CONFIG_DIR
+    from lit_modules.cli import cli_main
+
+    monkeypatch.setenv(logs.VERBOSE_VARIABLE, "0")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    flags = provisioning.quiet_trainer_flags()
+    cli = cli_main(["--config", str(CONFIG_DIR / "conformer_ctc.yaml"), *flags,
+                    f"--trainer.default_root_dir={tmp_path}"], run=False)  # the flags are the CLI's own
+    assert cli.trainer.progress_bar_callback is None
+    assert not any(isinstance(c, ModelSummary) for c in cli.trainer.callbacks)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert provisioning.quiet_trainer_flags() == ["--trainer.enable_model_summary=false"]  # a live bar on a terminal
+    monkeypatch.setenv(logs.VERBOSE_VARIABLE, "1")
+    assert provisioning.quiet_trainer_flags() == []

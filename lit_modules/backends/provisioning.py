@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import sys
 from pathlib import Path
 
 from core import logs
@@ -27,7 +28,7 @@ def train_backend(name: str, extra_args: list[str] | None = None, target: Path |
     if not config.is_file():
         raise FileNotFoundError(f"{config}: no training config for backend {name!r}")
     log.warning("no checkpoint for %s: training it now (python train.py fit --config %s)", name, config)
-    cli = cli_main(["fit", "--config", str(config), *(extra_args or [])])
+    cli = cli_main(["fit", "--config", str(config), *quiet_trainer_flags(), *(extra_args or [])])
     best = cli.trainer.checkpoint_callback.best_model_path or cli.trainer.checkpoint_callback.last_model_path
     target = target or checkpoint_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -35,6 +36,13 @@ def train_backend(name: str, extra_args: list[str] | None = None, target: Path |
     return target
 
 
+def quiet_trainer_flags() -> list[str]:
+    """Trainer flags for training inside a quiet run: no model summary, and no progress bar unless the output is a
+    terminal (a bar in a log file is a line per redraw); none with ``--verbose``."""
+    if logs.verbose():
+        return []
+    bar = [] if sys.stderr.isatty() else ["--trainer.enable_progress_bar=false"]
+    return ["--trainer.enable_model_summary=false", *bar]
 
 
 def train_surrogate(name: str, seed: int, corpus_seed: int = 1) -> Path:
