@@ -112,18 +112,19 @@ def append_leaderboard(path: Path, record_file: Path) -> None:
 
 
 def log_wandb(task: str, preset: dict, tables: dict[str, list[dict]], images: list[Path], out_dir: Path,
-              examples: list | None = None) -> None:
+              examples: list | None = None, mode: str | None = None) -> None:
     """Log the tables, the plots and the examples to listen to (``listening.ListeningExample``: a table with clean
     and adversarial ``wandb.Audio``) to Weights & Biases (offline by default, online with ``WANDB_MODE=online``;
-    skipped with a warning if wandb is not installed)."""
+    skipped with a warning if wandb is not installed). ``mode``: "offline" / "online" (default: ``$WANDB_MODE``, else
+    offline)."""
     try:
         import wandb
     except ImportError:
         log.warning("wandb is not installed: results are not logged to Weights & Biases")
         return
-    os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(project="asr-adversarial-robustness", name=f"{task}-{preset['name']}", config=preset,
+                     mode=mode or os.environ.get("WANDB_MODE", "offline"),
                      dir=str(out_dir), reinit=True)
     try:
         for name, rows in tables.items():

@@ -42,6 +42,8 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     parser.add_argument("--verbose", action="store_true",
                         help="every library's messages (default: one line per stage, known harmless noise hidden)")
     parser.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
+    parser.add_argument("--wandb-mode", choices=("offline", "online"), default=None,
+                        help="Weights & Biases mode (default: $WANDB_MODE, else offline; online needs `wandb login`)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="attack-only mode for multi-process / multi-node runs on a shared cache: run shard I of N "
                              "of every cell's attack campaigns and exit; a final run without --shard evaluates")
@@ -69,7 +71,8 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     report.append_leaderboard(results_root / "leaderboard.jsonl", out_dir / "results.json")
     page = html_report.build(out_dir)
     if not args.no_wandb:
-        report.log_wandb(task, preset.as_dict(), outcome["tables"], outcome["images"], out_dir, examples)
+        report.log_wandb(task, preset.as_dict(), outcome["tables"], outcome["images"], out_dir, examples,
+                         mode=args.wandb_mode)
     if console is None:
         print(text)
     else:
