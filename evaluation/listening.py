@@ -65,9 +65,10 @@ def pick(cell: str, attack: str, records: list[dict], cache_dir: Path, utterance
                     key=lambda r: (-float(r["snr_db"]), r["utterance_id"]))
     hits = [r for r in chosen if r["success"]]
     misses = [r for r in chosen if not r["success"]]
-    picked = hits[:per_cell - 1 if misses else per_cell] + misses[:1]
+    picked = hits[:per_cell - 1 if misses and per_cell > 1 else per_cell]  # room for one miss ...
+    picked += misses[:per_cell - len(picked)][:1]  # ... unless only one example is asked for and a hit exists
     if len(picked) < per_cell:
-        picked += [r for r in misses[1:] + hits[len(picked):] if r not in picked][:per_cell - len(picked)]
+        picked += [r for r in misses + hits if r not in picked][:per_cell - len(picked)]
     return [ListeningExample(
         cell=cell, attack=attack, goal=r["goal"], utterance_id=r["utterance_id"],
         clean_audio=str(r["source_audio"]), adversarial_audio=str(Path(cache_dir) / r["audio"]),

@@ -34,6 +34,8 @@ def test_pick_shows_the_best_successes_then_the_best_miss_of_the_chosen_utteranc
     picked = listening.pick("w / snr10", "AE", records, tmp_path, {"a", "b", "c", "d", "e"}, per_cell=3)
     assert [e.utterance_id for e in picked] == ["e", "b", "c"]  # f is not among the chosen utterances
     assert picked[0].adversarial_audio == str(tmp_path / "audio/e.wav") and picked[0].target is None
+    one = listening.pick("w / snr10", "AE", records, tmp_path, {"a", "b", "c", "d", "e"}, per_cell=1)
+    assert [e.utterance_id for e in one] == ["e"]  # a single example is the best success
     only_hits = listening.pick("w / snr10", "AE", records[:2], tmp_path, {"a", "b"}, per_cell=3)
     assert [e.utterance_id for e in only_hits] == ["b", "a"]
     targeted = listening.pick("w / snr10", "AZ", records, tmp_path, {"f"}, target="OPEN THE DOOR")
