@@ -56,6 +56,7 @@ def detector_workdir(cache_root: Path, preset: BenchmarkPreset, data: Adversaria
                        "sources": sources, "calibration": calibration,
                        "benign_train": sorted(s.utterance_id for s in data.benign_training_sources()),
                        "detectors": settings, "split": preset.split_fractions, "seed": preset.seed,
+                       **({} if preset.split_method == "hash" else {"split_method": preset.split_method}),
                        "se_epochs": preset.se_epochs})
     return cache_root / "detectors" / f"{data.system_label}-untargeted-{budget}-{key}"
 

@@ -103,7 +103,9 @@ class BenchmarkPreset:
         backends: registry names (``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc``, ``whisper``, ``pocketsphinx``).
         backend_options: per backend, options for ``load_backend`` (e.g. ``{whisper: {min_context_s: 10}}``).
         source: ``LibriSpeechDataModule`` arguments for the clean utterances; ``source_stage`` which stage to attack.
-        split_fractions: train / val / test shares of the source utterances (detectors train / calibrate / test).
+        split_fractions: train / val / test shares of the source utterances (detectors train / calibrate / test);
+            split_method: "hash" (each source on its own; the shares hold on average) or "rank" (exact shares: for
+            presets with a handful of sources, where hashing can leave a split empty).
         query_budget: queries per attacked utterance; gaussian_snr_db: the AG control's level.
         task1_budgets / task2_budgets: ``PerturbationBudget`` settings (``mode`` linf or snr) per task.
         attacks: which adversarial families run in both tasks: ``AE`` (evolutionary), ``AZ`` (zeroth-order), ``AC``
@@ -126,6 +128,7 @@ class BenchmarkPreset:
     source: dict[str, Any] = field(default_factory=dict)
     source_stage: str = "test"
     split_fractions: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    split_method: str = "hash"
     query_budget: int = 2_000
     gaussian_snr_db: float = 10.0
     task1_budgets: list[dict] = field(default_factory=lambda: [{"mode": "snr", "snr_db": 10.0}])
@@ -161,6 +164,8 @@ class BenchmarkPreset:
             raise ValueError(f"preset: attacks must name at least one of {ATTACKS}, got {self.attacks}")
         if self.query_budget < 1:
             raise ValueError(f"preset: query_budget must be >= 1, got {self.query_budget}")
+        if self.split_method not in ("hash", "rank"):
+            raise ValueError(f"preset: split_method must be hash or rank, got {self.split_method!r}")
         unknown = sorted(set(self.task1_adaptive_detectors) - set(ADAPTIVE_DETECTORS))
         if unknown:
             raise ValueError(f"preset: unknown task1_adaptive_detectors {unknown}; choose from {ADAPTIVE_DETECTORS}")

@@ -63,11 +63,14 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
                      batch_size: int = 8, progress: bool = True, gaussian: bool = True,
                      system: dict | None = None, attack_splits: tuple[str, ...] = ("train", "val", "test")
                      ) -> AdversarialDataModule:
-    """The (backend, goal, budget) cell's examples (its campaigns run by ``generated``, or found in the cache)."""
+    """The (backend, goal, budget) cell's examples (its campaigns run by ``generated``, or found in the cache).
+
+    Raises ValueError before any attack when one of ``attack_splits`` would hold no source utterance (the val split
+    may be empty when benign calibration sources stand in for it)."""
     prior = transfer_prior_of(preset, goal)
     calibration = preset.detectors.calibration_sources if gaussian and "val" in attack_splits else 0
     benign_train = preset.detectors.benign_train_sources if gaussian and "train" in attack_splits else 0
-    return AdversarialDataModule(
+    data = AdversarialDataModule(
         source=LibriSpeechDataModule(**preset.source), source_stage=preset.source_stage,
         system=system or system_of(preset, backend), attacks=attacks_of(preset, gaussian, prior is not None),
         goal=goal, prior=prior,
@@ -75,7 +78,16 @@ def adversarial_data(preset: BenchmarkPreset, backend: str, goal: GoalSpec, budg
         split_fractions=preset.split_fractions, include_clean=True, batch_size=batch_size,
         cache_root=str(cache_root), progress=progress, attack_splits=attack_splits,
         calibration_sources=calibration, calibration_stage=preset.source_stage, benign_train_sources=benign_train,
-        calibration_source=LibriSpeechDataModule(**{**preset.source, f"{preset.source_stage}_subset": None}))
+        calibration_source=LibriSpeechDataModule(**{**preset.source, f"{preset.source_stage}_subset": None}),
+        split_method=preset.split_method)
+    sizes = data.split_sizes()
+    empty = [stage for stage in attack_splits if not sizes[stage] and not (stage == "val" and calibration)]
+    if empty:
+        raise ValueError(f"the {' and '.join(empty)} split would hold no source utterance ({sizes} of "
+                         f"{sum(sizes.values())} sources, split_fractions {list(preset.split_fractions)}, "
+                         f"split_method {preset.split_method}): use more sources (source.test_subset), other "
+                         f"split_fractions, or split_method=rank (exact shares)")
+    return data
 
 
 

@@ -10,6 +10,7 @@ utterance: all versions of one recording land in the same split (a seeded hash o
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +55,31 @@ class LabelledExample:
 
 
 def split_of(source_id: str, fractions: tuple[float, float, float], seed: int) -> str:
-    """Seeded assignment of a source utterance to train / val / test."""
+    """Seeded assignment of a source utterance to train / val / test (each on its own: the shares hold on average,
+    so a handful of sources can leave a split empty; ``rank_splits`` holds them exactly)."""
     value = seeded_fraction(seed, source_id)
     if value < fractions[0]:
         return "train"
     return "val" if value < fractions[0] + fractions[1] else "test"
+
+
+def rank_splits(source_ids: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:
+    """Seeded assignment of a set of sources with exact shares: sorted by the same seeded value as ``split_of``, the
+    first n_train go to train, the next n_val to val, the rest to test, the sizes being the shares of n rounded by
+    largest remainder; with 3 or more sources no split whose share is positive is left empty."""
+    ordered = sorted(source_ids, key=lambda i: (seeded_fraction(seed, i), i))
+    n = len(ordered)
+    exact = [f * n for f in fractions]
+    sizes = [math.floor(x) for x in exact]
+    for index in sorted(range(3), key=lambda j: sizes[j] - exact[j])[:n - sum(sizes)]:
+        sizes[index] += 1
+    if n >= 3:
+        for index, share in enumerate(fractions):
+            if share > 0 and sizes[index] == 0:
+                sizes[max(range(3), key=lambda j: sizes[j])] -= 1
+                sizes[index] = 1
+    n_train, n_val = sizes[0], sizes[1]
+    return {i: "train" if k < n_train else "val" if k < n_train + n_val else "test" for k, i in enumerate(ordered)}
 
 
 class LabelledAudioDataset(Dataset):
@@ -91,7 +112,10 @@ class AdversarialDataModule(L.LightningDataModule):
         system / system_factory: the target system (built in the oracle's process).
         attacks: the mix (default AG at 10 dB as benign, AE and AZ as adversarial).
         goal, budget, query_budget, seed: the attack setting.
-        split_fractions: train / val / test shares of source utterances.
+        split_fractions: train / val / test shares of source utterances; split_method: ``"hash"`` (each source on
+            its own, ``split_of``: a source keeps its split however many others there are) or ``"rank"`` (exact
+            shares of this module's sources, ``rank_splits``: for a handful of sources, where hashing can leave a
+            split empty).
         include_clean: serve the clean recordings (label 0) too.
         attack_splits: attack only the sources of these splits (e.g. ``("test",)`` for an evaluation-only campaign).
         calibration_sources: benign-only validation sources for the detectors' thresholds: that many utterances
@@ -116,10 +140,14 @@ class AdversarialDataModule(L.LightningDataModule):
                  progress: bool = True, attack_splits: tuple[str, ...] = STAGES, prior: dict | None = None,
                  prior_factory: str = DEFAULT_PRIOR_FACTORY, calibration_sources: int = 0,
                  calibration_source: LibriSpeechDataModule | None = None, calibration_stage: str = "val",
-                 benign_train_sources: int = 0) -> None:
+                 benign_train_sources: int = 0, split_method: str = "hash") -> None:
         super().__init__()
         if abs(sum(split_fractions) - 1.0) > 1e-6 or min(split_fractions) < 0:
             raise ValueError(f"split_fractions must be >= 0 and sum to 1, got {split_fractions}")
+        if split_method not in ("hash", "rank"):
+            raise ValueError(f"split_method must be 'hash' or 'rank', got {split_method!r}")
+        self.split_method = split_method
+        self._rank_cache: dict[str, str] | None = None
         self.source = source or LibriSpeechDataModule()
         self.source_stage = source_stage
         self.system = system if system is not None else {"backend": "conformer_ctc"}
@@ -163,10 +191,29 @@ class AdversarialDataModule(L.LightningDataModule):
         return [CampaignJob(spec.attack, attacked if spec.adversarial else attacked + benign, self.goal, self.budget,
                             self._prior_of(spec)) for spec in self.attacks]
 
+    def split(self, source_id: str) -> str:
+        """The split (train / val / test) of one of the source stage's utterances."""
+        if self.split_method == "hash":
+            return split_of(source_id, self.split_fractions, self.seed)
+        return self._ranked()[source_id]
+
+    def _ranked(self) -> dict[str, str]:
+        if self._rank_cache is None:
+            ids = [u.utterance_id for u in self.source.stage_utterances(self.source_stage)]
+            self._rank_cache = rank_splits(ids, self.split_fractions, self.seed)
+        return self._rank_cache
+
+    def split_sizes(self) -> dict[str, int]:
+        """How many of the source stage's utterances each split holds (attacked or not)."""
+        sizes = {stage: 0 for stage in STAGES}
+        for u in self.source.stage_utterances(self.source_stage):
+            sizes[self.split(u.utterance_id)] += 1
+        return sizes
+
     def sources(self) -> list[SourceUtterance]:
         return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
                 for u in self.source.stage_utterances(self.source_stage)
-                if split_of(u.utterance_id, self.split_fractions, self.seed) in self.attack_splits]
+                if self.split(u.utterance_id) in self.attack_splits]
 
     def _benign_pool(self) -> list:
         """Utterances of the calibration stage that are not attacked sources (where benign-only sources come from)."""
@@ -234,7 +281,7 @@ class AdversarialDataModule(L.LightningDataModule):
         examples: dict[str, list[LabelledExample]] = {stage: [] for stage in STAGES}
         if self.include_clean:
             for source_id in sorted(eligible):
-                examples[split_of(source_id, self.split_fractions, self.seed)].append(
+                examples[self.split(source_id)].append(
                     LabelledExample(sources[source_id].audio_path, 0, "clean", sources[source_id].transcript, source_id,
                                     f"{source_id}/clean"))
         for spec, cache in self.campaigns():
@@ -243,7 +290,7 @@ class AdversarialDataModule(L.LightningDataModule):
                 source_id = record["utterance_id"]
                 if source_id not in eligible or (spec.adversarial and spec.only_successful and not record["success"]):
                     continue
-                examples[split_of(source_id, self.split_fractions, self.seed)].append(LabelledExample(
+                examples[self.split(source_id)].append(LabelledExample(
                     str(cache.directory / record["audio"]), int(spec.adversarial), spec.attack.name,
                     sources[source_id].transcript, source_id, f"{source_id}/{cache.directory.name}"))
         for stage, benign in (("val", self.benign_calibration_sources()), ("train", self.benign_training_sources())):
