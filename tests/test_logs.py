@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -80,3 +82,11 @@ def test_a_backend_trained_inside_a_quiet_run_prints_no_summary_and_no_bar_in_a_
     assert provisioning.quiet_trainer_flags() == ["--trainer.enable_model_summary=false"]  # a live bar on a terminal
     monkeypatch.setenv(logs.VERBOSE_VARIABLE, "1")
     assert provisioning.quiet_trainer_flags() == []
+
+
+def test_provisioning_stays_quiet_although_lightning_sets_its_loggers_on_import():
+    code = ("import logging; from lit_modules.backends import provisioning; provisioning.configure_logging(); "
+            "print(logging.getLogger('lightning.pytorch').level)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, logs.VERBOSE_VARIABLE: "0"})
+    assert out.stdout.strip() == str(logging.WARNING)

@@ -67,11 +67,18 @@ def provision(name: str) -> Path | None:
     return path if path.is_file() else train_backend(name)
 
 
+def configure_logging() -> None:
+    """Lightning sets its loggers to INFO when it is imported: import it first, so quiet mode holds."""
+    import lightning.pytorch  # noqa: F401
+
+    logs.configure(logs.verbose())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("backends", nargs="+", choices=TRAINED)
     args = parser.parse_args(argv)
-    logs.configure(logs.verbose())
+    configure_logging()
     for name in args.backends:
         print(f"{name}: {provision(name)}")
 
