@@ -25,8 +25,8 @@ KNOWN_WARNINGS = (  # (message regex, category): harmless, and out of this proje
     (r".*Checkpoint directory .* exists and is not empty.*", Warning),
     (r".*torchaudio\._backend\..*has been deprecated.*", Warning),
     (r".*In 2\.9, this function's implementation will be changed.*", Warning),
-    (r".*`training_step` returned `None`.*", Warning),
-    (r".*LightningCLI's args parameter is intended to run from within Python.*", Warning),  # on purpose: a batch the unsupervised head cannot learn from
+    (r".*`training_step` returned `None`.*", Warning),  # on purpose: a batch the unsupervised head cannot learn from
+    (r".*LightningCLI's args parameter is intended to run from within Python.*", Warning),  # provisioning calls it
 )
 
 

@@ -83,7 +83,8 @@ def wav_uri(path: str | Path) -> str:
 
 def player(label: str, path: str) -> str:
     if not Path(path).exists():
-        return f'<figure><figcaption>{label}</figcaption><p class="missing">audio not found: {html.escape(path)}</p></figure>'
+        return (f'<figure><figcaption>{label}</figcaption><p class="missing">audio not found: '
+                f'{html.escape(path)}</p></figure>')
     return (f'<figure><figcaption>{label}</figcaption><audio controls preload="metadata" '
             f'src="{wav_uri(path)}"></audio></figure>')
 

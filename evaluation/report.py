@@ -153,5 +153,5 @@ def examples_table(wandb, examples: list):
         return wandb.Audio(load_audio(path).numpy(), sample_rate=16000) if Path(path).exists() else None
 
     return wandb.Table(columns=[*EXAMPLE_COLUMNS, "clean audio", "adversarial audio"],
-                       data=[[getattr(e, c) for c in EXAMPLE_COLUMNS] + [audio(e.clean_audio), audio(e.adversarial_audio)]
-                             for e in examples])
+                       data=[[getattr(e, c) for c in EXAMPLE_COLUMNS]
+                             + [audio(e.clean_audio), audio(e.adversarial_audio)] for e in examples])

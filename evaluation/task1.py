@@ -179,7 +179,8 @@ def dispersion_view(detector, data, path: Path, cell: str) -> Path:
 
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
         shard: tuple[int, int] | None = None) -> dict:
-    """Run Task 1; returns {"tables": {...}, "images": [...], "examples": [...]}. ``shard`` (rank, world): only run that shard of the
+    """Run Task 1; returns {"tables": {...}, "images": [...], "examples": [...]} (``listening`` examples).
+    ``shard`` (rank, world): only run that shard of the
     attack campaigns (sources[rank::world]) and return nothing."""
     pool = BackendPool(preset)
     tables: dict[str, list[dict]] = {"wer": [], "detection": [], "cross_attack": []}

@@ -25,9 +25,9 @@ import torch
 
 from campaigns.campaign import GoalSpec
 from campaigns.launcher import generate
-from datamodules.adversarial import AdversarialDataModule
-from core.text import normalize_transcript
 from core import figures
+from core.text import normalize_transcript
+from datamodules.adversarial import AdversarialDataModule
 from evaluation import listening, metrics, scoring
 from evaluation.detector_suite import build_detectors, detector_workdir
 from evaluation.preset import BenchmarkPreset
@@ -119,7 +119,8 @@ def ur_rows(budget: str, setting: str, attack: str, backend: str, outcomes: dict
 
 def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool = True,
         shard: tuple[int, int] | None = None) -> dict:
-    """Run Task 2; returns {"tables": {...}, "images": [...], "examples": [...]}. ``shard`` (rank, world): only run that shard of the
+    """Run Task 2; returns {"tables": {...}, "images": [...], "examples": [...]} (``listening`` examples).
+    ``shard`` (rank, world): only run that shard of the
     campaigns that need no trained model (untargeted reference cells, non-adaptive targeted) and return nothing."""
     pool = BackendPool(preset)
     target = normalize_transcript(GoalSpec("targeted").target)

@@ -64,7 +64,8 @@ def results_folder(tmp_path) -> tuple[Path, np.ndarray]:
                   transcript_clean="OPEN THE WINDOW", success=True, snr_db=14.2, mfcc_similarity=0.971, queries=17)
     examples = [
         listening.ListeningExample(attack="AE", utterance_id="u1", clean_audio=str(tmp_path / "clean.flac"),
-                                   adversarial_audio=str(tmp_path / "adv.wav"), transcript_adversarial="OPEN <THE> DOOR",
+                                   adversarial_audio=str(tmp_path / "adv.wav"),
+                                   transcript_adversarial="OPEN <THE> DOOR",
                                    detector="BNN-supervised", detector_score=0.9, threshold=0.5, **common),
         listening.ListeningExample(attack="AZ", utterance_id="u2", clean_audio=str(tmp_path / "clean.flac"),
                                    adversarial_audio=str(tmp_path / "gone.wav"), transcript_adversarial="OPEN",
