@@ -7,7 +7,9 @@ a child's and the attacker's process), so this package never imports a model.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -132,6 +134,21 @@ class CampaignPlan(Protocol):
     def launcher(self, rank: int = 0, world_size: int = 1) -> CampaignLauncher: ...
 
     def jobs(self) -> list[CampaignJob]: ...
+
+
+def launch_side_by_side(launcher: CampaignLauncher, jobs: list[CampaignJob], processes: int,
+                        threads: int | None = None) -> list[AdversarialCache]:
+    """Run (or finish) ``jobs`` as ``processes`` shards of one machine (rank r attacks sources r, r + processes, ...),
+    each with its own oracle and attacker processes, all at once: several oracles keep one GPU busy, where one
+    attack's sequential queries would leave it idle. Returns the jobs' stores (they read every shard's records)."""
+    if processes == 1:
+        return launcher.launch(jobs, threads=threads)
+    shards = [dataclasses.replace(launcher, rank=rank, world_size=processes) for rank in range(processes)]
+    if any(shard.pending(job) for shard in shards for job in jobs):
+        shards[0].prepare()  # once, before any shard starts: a shard never trains
+    with ThreadPoolExecutor(processes) as pool:  # each thread only waits on its own oracle's and attacker's pipes
+        list(pool.map(lambda shard: shard.launch(jobs, prepare=False, threads=threads), shards))
+    return [launcher.store(job) for job in jobs]
 
 
 def generate(plan: CampaignPlan, rank: int = 0, world_size: int = 1) -> list[AdversarialCache]:

@@ -16,6 +16,7 @@ import soundfile
 
 from campaigns.store import AdversarialCache, ManifestError
 from campaigns.campaign import GoalSpec, SourceUtterance, run_campaign
+from campaigns.launcher import CampaignJob, CampaignLauncher, launch_side_by_side
 from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.gaussian import GaussianNoise
@@ -165,6 +166,21 @@ def test_each_rank_attacks_exactly_its_shard_and_writes_only_its_own_manifest(tm
     with pytest.raises(ValueError, match="rank must be in"):
         run_campaign(sources, None, "toy", GaussianNoise(), GoalSpec("untargeted"), PerturbationBudget(),
                      tmp_path / "cache", rank=2, world_size=2, progress=False, server=server)
+
+
+def test_shards_run_side_by_side_in_one_call_and_together_attack_every_source_once(tmp_path):
+    """``launch_side_by_side`` (attack_strength's ``--processes``): one call, each shard with its own oracle, writes
+    exactly its shard's manifest, and the store reads the union."""
+    sources = sources_in(tmp_path, 5)
+    ids = [s.utterance_id for s in sources]
+    launcher = CampaignLauncher({"seed": 0}, tmp_path / "cache", query_budget=2,
+                                system_factory="tests.toy_system.toy_system", progress=False)
+    job = CampaignJob(GaussianNoise(), sources, GoalSpec("untargeted"), PerturbationBudget())
+    (store,) = launch_side_by_side(launcher, [job], processes=2, threads=1)
+    assert [manifest_ids(store.manifest_path(rank)) for rank in (0, 1)] == [ids[0::2], ids[1::2]]
+    assert [r["utterance_id"] for r in store.records()] == ids
+    (again,) = launch_side_by_side(launcher, [job], processes=2, threads=1)  # nothing left: no oracle starts
+    assert [r["utterance_id"] for r in again.records()] == ids
 
 
 # ------------------------------------------------------------------------------------------ the budget, measured
