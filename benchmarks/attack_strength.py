@@ -10,8 +10,8 @@ utterance for the same work, transcript + score, measured in this process at bat
 "vs served": attack wall time / the time the oracle's server spent in the system's forward passes for those very
 queries (timed in the server process, so it needs no separate reference; "-" for campaigns cached before it existed).
 Campaigns are cached and reused (``<cache>/adversarial``), so an interrupted run resumes. ``--device cuda``
-puts the oracle on a GPU and ``--processes N`` runs N shards of the utterances at once (their own oracles). Results: Markdown table,
-``<cache>/results/attack_strength.json`` and, per backend, a success-versus-queries plot
+puts the oracle on a GPU and ``--processes N`` runs N shards of the utterances at once (their own oracles).
+Results: Markdown table, ``<cache>/results/attack_strength.json`` and, per backend, a success-versus-queries plot
 ``<cache>/results/attack_strength_<backend>.png``.
 """
 
