@@ -304,7 +304,8 @@ def test_hugging_face_whisper_loads_by_name_from_a_hub_snapshot(tmp_path, monkey
 
     import huggingface_hub.constants
 
-    from lit_modules.backends.whisper import WhisperBackend, bundled_whisper_dir
+    from lit_modules.backends.bundled_whisper import bundled_whisper_dir
+    from lit_modules.backends.whisper import WhisperBackend
 
     cache = tmp_path / "hub"
     shutil.copytree(bundled_whisper_dir(), replicas.hub_snapshot(cache, "openai/whisper-tiny.en"), dirs_exist_ok=True)

@@ -117,7 +117,16 @@ def whisper_state_dict(variables: dict[str, torch.Tensor]) -> dict[str, torch.Te
     return state
 
 
-def _whisper_config(variables: dict[str, torch.Tensor]):
+def _token_ids(tokenizer_file: Path) -> dict[str, int]:
+    """{token: id} of a Whisper ``tokenizer.json``, special tokens included (they differ between the English-only
+    and the multilingual vocabularies: <|startoftranscript|> is 50257 in one and 50258 in the other)."""
+    tokenizer = json.loads(tokenizer_file.read_text())
+    ids = dict(tokenizer["model"]["vocab"])
+    ids.update({added["content"]: added["id"] for added in tokenizer.get("added_tokens", [])})
+    return ids
+
+
+def _whisper_config(variables: dict[str, torch.Tensor], ids: dict[str, int]):
     from transformers import WhisperConfig
 
     vocab, width = variables["decoder/embeddings/weight"].shape
@@ -133,7 +142,9 @@ def _whisper_config(variables: dict[str, torch.Tensor]):
         decoder_ffn_dim=int(variables["decoder/layer_0/ffn/linear_0/weight"].shape[0]),
         max_source_positions=int(variables["encoder/position_encodings/encodings"].shape[0]),
         max_target_positions=int(variables["decoder/position_encodings/encodings"].shape[0]),
-        pad_token_id=50256, bos_token_id=50257, eos_token_id=50256, decoder_start_token_id=50257,
+        pad_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|endoftext|>"],
+        bos_token_id=50257,  # as in the hub's configurations of both vocabularies (unused by this backend)
+        decoder_start_token_id=ids["<|startoftranscript|>"],
         tie_word_embeddings=True,
     )
 
@@ -149,24 +160,29 @@ def convert_ctranslate2_whisper(source_dir: str | Path, target_dir: str | Path) 
     spec, variables = read_ctranslate2_model(source_dir / "model.bin")
     if spec != "WhisperSpec":
         raise ConversionError(f"{source_dir / 'model.bin'}: spec {spec!r}, expected 'WhisperSpec'")
-    config = _whisper_config(variables)
+    ids = _token_ids(source_dir / "tokenizer.json")
+    config = _whisper_config(variables, ids)
     model = WhisperForConditionalGeneration(config)
     missing, unexpected = model.load_state_dict(whisper_state_dict(variables), strict=False)
     if missing or unexpected:
         raise ConversionError(f"strict load failed: missing {missing[:5]}..., unexpected {unexpected[:5]}...")
     extras = json.loads((source_dir / "config.json").read_text())
-    english_only = config.vocab_size == 51864
+    multilingual = config.vocab_size >= 51865  # English-only Whisper vocabularies hold 51,864 tokens
     generation = GenerationConfig(
-        decoder_start_token_id=50257,
-        eos_token_id=50256,
-        pad_token_id=50256,
-        no_timestamps_token_id=50362 if english_only else 50363,
+        decoder_start_token_id=ids["<|startoftranscript|>"],
+        eos_token_id=ids["<|endoftext|>"],
+        pad_token_id=ids["<|endoftext|>"],
+        no_timestamps_token_id=ids["<|notimestamps|>"],
         suppress_tokens=extras.get("suppress_ids", []),
         begin_suppress_tokens=extras.get("suppress_ids_begin", []),
         alignment_heads=extras.get("alignment_heads", []),
-        is_multilingual=not english_only,
+        is_multilingual=multilingual,
         max_length=config.max_target_positions,
     )
+    if multilingual:  # the language and task tokens a multilingual checkpoint is prompted with
+        token_of = {index: token for token, index in ids.items()}
+        generation.lang_to_id = {token_of[index]: index for index in extras["lang_ids"]}
+        generation.task_to_id = {task: ids[f"<|{task}|>"] for task in ("transcribe", "translate")}
     temporary = target_dir.with_name(target_dir.name + ".partial")
     shutil.rmtree(temporary, ignore_errors=True)
     model.save_pretrained(temporary)

@@ -10,7 +10,7 @@ from lit_modules.backends.base import ASRBackend
 
 
 TRAINED = ("conformer_ctc", "rnnt", "wav2vec2_ctc")
-PRETRAINED = ("whisper", "pocketsphinx")
+PRETRAINED = ("whisper", "whisper_base", "pocketsphinx")  # whisper_base: the optional extra whisper-base
 BACKEND_NAMES = TRAINED + PRETRAINED
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "asr"
 
@@ -92,7 +92,8 @@ def load_pretrained(family: str, options: dict, device: str = "cpu") -> ASRBacke
 
 def load_backend(name: str, device: str = "cpu", checkpoint: str | None = None, decoding: dict | None = None,
                  precision: str = "32", **options) -> ASRBackend:
-    """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper``,
+    """A frozen backend by name: ``conformer_ctc``, ``rnnt``, ``wav2vec2_ctc`` (trained here), ``whisper`` (tiny.en),
+    ``whisper_base`` (the optional extra ``whisper-base``),
     ``pocketsphinx``, a pretrained model of ``lit_modules.backends.catalog`` (e.g. ``wav2vec2_base_960h``: its files
     must be on this machine, else ``ModelNotAvailableError`` names the fetch command), or a catalog family with a
     ``source`` option (``hf_ctc``).
@@ -118,10 +119,11 @@ def _load(name: str, device: str, checkpoint: str | None, decoding: dict | None,
     if family is not None:
         catalog.require_available(name, options)
         return load_pretrained(family, resolved, device)
-    if name == "whisper":
+    if name in ("whisper", "whisper_base"):
         from lit_modules.backends.whisper import WhisperBackend
 
-        return WhisperBackend(device=device, **options)
+        size = "tiny.en" if name == "whisper" else "base"
+        return WhisperBackend(**{"model_name_or_path": f"bundled:{size}", **options}, device=device)
     if name == "pocketsphinx":
         from lit_modules.backends.pocketsphinx_backend import PocketSphinxBackend
 

