@@ -2,8 +2,9 @@
 
 Start: the attacker speaks the goal's text with its own synthesizer (espeak-ng voices, ``core.espeak``), fits each
 rendering into the clean utterance (time-compressed to at most ``fill`` of its length, centred) and mixes it in at
-``levels_db`` relative to the clean speech, or in place of it (``replace``): one batched query, and the mix the
-system already hears as the goal wants that lies closest to the budget is the start. An untargeted goal is met by
+``levels_db`` relative to the clean speech, or in place of it (``replace``): one batched query per speaking rate
+(``rates``, in order; a slower rendering is tried only where no faster one was heard), and the mix the system
+already hears as the goal wants that lies closest to the budget is the start. An untargeted goal is met by
 any phrase the clean audio does not say (``phrase``).
 
 Shrink: the start's perturbation delta0 is split into ``bands`` mel bands (``BandNoiseBasis.split``) and a band
@@ -44,8 +45,9 @@ PROJECT_BELOW = 2.0  # the current point's projection is queried once it is with
 
 class CarrierAttack(Attack):
     """Args:
-        voices: espeak-ng voices ``language+variant`` that speak the carrier; rate: their speaking rate (words per
-            minute).
+        voices: espeak-ng voices ``language+variant`` that speak the carrier; rates: their speaking rates (words per
+            minute), one round of starts each, in order, until a start is heard (the RNN-T trained here hears the
+            four voices' 160 wpm "open the door" on none of four longer sources, their 120 wpm one on all four).
         levels_db: carrier-to-speech RMS ratios (dB) of the mixes tried as starts; replace: also try the carrier
             alone (scaled to the clean speech's RMS) in place of the clean audio.
         fill: the longest fraction of the utterance the carrier may take (longer renderings are time-compressed).
@@ -60,9 +62,10 @@ class CarrierAttack(Attack):
     """
 
     name = "AC"
-    revision = 2  # 2: the projection is queried only within twice the budget
+    revision = 3  # 2: the projection is queried only within twice the budget; 3: a second round of starts at 120 wpm
 
-    def __init__(self, voices: list[str] | tuple[str, ...] = DEFAULT_VOICES, rate: int = 160,
+    def __init__(self, voices: list[str] | tuple[str, ...] = DEFAULT_VOICES,
+                 rates: list[int] | tuple[int, ...] = (160, 120),
                  levels_db: list[float] | tuple[float, ...] = (-5.0, 0.0, 5.0), replace: bool = True,
                  fill: float = 0.9, phrase: str = TARGET_PHRASE, bands: int = 8, frame_s: float = 0.05,
                  group_size: int = 32, population: int = 8, generations: int = 3, sigma: float = 0.3,
@@ -72,6 +75,8 @@ class CarrierAttack(Attack):
                 raise ValueError(f"voice {voice!r}: expected 'language+variant', e.g. 'en-us+m3'")
         if not voices:
             raise ValueError("the carrier attack needs at least one voice")
+        if not rates or min(rates) <= 0:
+            raise ValueError(f"rates must be positive words per minute, got {rates}")
         if not levels_db and not replace:
             raise ValueError("no start to try: give levels_db or replace=True")
         if not 0 < fill <= 1:
@@ -79,23 +84,24 @@ class CarrierAttack(Attack):
         if group_size < 2 or population < 2 or generations < 1 or not 0 < sigma <= 1 or not 0 < shrink < 1:
             raise ValueError("need group_size >= 2, population >= 2, generations >= 1, sigma in (0, 1], "
                              "shrink in (0, 1)")
-        self.voices, self.rate = list(voices), int(rate)
+        self.voices, self.rates = list(voices), [int(r) for r in rates]
         self.levels_db, self.replace, self.fill, self.phrase = [float(v) for v in levels_db], replace, fill, phrase
         self.bands, self.frame_s = bands, frame_s
         self.group_size, self.population, self.generations, self.sigma = group_size, population, generations, sigma
         self.shrink, self.masking = shrink, [float(c) for c in masking]
-        self._renderings: dict[tuple[str, int], list[torch.Tensor]] = {}
+        self._renderings: dict[tuple[str, int, int], list[torch.Tensor]] = {}
 
     # ------------------------------------------------------------------------------------------ the carrier
-    def render(self, text: str, sample_rate: int) -> list[torch.Tensor]:
-        """``text`` spoken by each voice: waveforms [L_v] at ``sample_rate``, silence trimmed, peak 1 (cached)."""
-        key = (text, sample_rate)
+    def render(self, text: str, sample_rate: int, rate: int) -> list[torch.Tensor]:
+        """``text`` spoken by each voice at ``rate`` words per minute: waveforms [L_v] at ``sample_rate``, silence
+        trimmed, peak 1 (cached)."""
+        key = (text, sample_rate, rate)
         if key not in self._renderings:
             engine = EspeakEngine.instance()
             spoken = []
             for name in self.voices:
                 language, variant = name.split("+")
-                pcm = engine.synthesize(text.lower(), VoiceSettings(language, variant, rate=self.rate))
+                pcm = engine.synthesize(text.lower(), VoiceSettings(language, variant, rate=rate))
                 audio = torchaudio.functional.resample(torch.from_numpy(pcm.astype(np.float32) / 32768.0),
                                                        engine.sample_rate, sample_rate)
                 loud = (audio.abs() > SILENCE_FRACTION * audio.abs().max()).nonzero()
@@ -104,13 +110,14 @@ class CarrierAttack(Attack):
             self._renderings[key] = spoken
         return self._renderings[key]
 
-    def starts(self, clean: torch.Tensor, text: str, sample_rate: int) -> torch.Tensor:
-        """Candidate start perturbations [S, T]: each rendering fitted into the clean audio, mixed at each level,
-        then (``replace``) in place of the clean audio; voices vary slowest."""
+    def starts(self, clean: torch.Tensor, text: str, sample_rate: int, rate: int | None = None) -> torch.Tensor:
+        """Candidate start perturbations [S, T] at speaking ``rate`` (default: the first of ``rates``): each
+        rendering fitted into the clean audio, mixed at each level, then (``replace``) in place of the clean audio;
+        voices vary slowest."""
         length = clean.numel()
         clean_rms = clean.pow(2).mean().sqrt()
         deltas = []
-        for audio in self.render(text, sample_rate):
+        for audio in self.render(text, sample_rate, self.rates[0] if rate is None else rate):
             longest = max(1, int(self.fill * length))
             if audio.numel() > longest:  # faster speech (and higher pitch): linear time compression
                 audio = F.interpolate(audio[None, None], size=longest, mode="linear", align_corners=True)[0, 0]
@@ -127,8 +134,11 @@ class CarrierAttack(Attack):
     def _search(self, oracle: QueryOracle, clean: torch.Tensor, goal: Goal, constraints: Constraints,
                 generator: torch.Generator, state: SearchState) -> None:
         judge = _Decisions(oracle, clean, goal, constraints, state)
-        starts = judge.effective(self.starts(clean, goal.spoken_target or self.phrase, oracle.sample_rate))
-        heard = judge.decide(starts)
+        for rate in self.rates:  # a slower rendering only where no faster one was heard
+            starts = judge.effective(self.starts(clean, goal.spoken_target or self.phrase, oracle.sample_rate, rate))
+            heard = judge.decide(starts)
+            if heard.any():
+                break
         excess = judge.excess(starts)
         if not heard.any():  # no start: leave the closest mix's projection as the (failed) result
             judge.decide(constraints.repair(clean, starts[int(torch.argmin(excess))][None]))

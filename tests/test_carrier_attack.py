@@ -24,8 +24,20 @@ from tests.toy_system import toy_system
 class ToyCarrier(CarrierAttack):
     """The carrier attack with a fixed 'rendering' (a harmonic signal of another pitch) for the toy recognizer."""
 
-    def render(self, text: str, sample_rate: int) -> list[torch.Tensor]:
+    def render(self, text: str, sample_rate: int, rate: int) -> list[torch.Tensor]:
         return [torch.from_numpy(speech_like(0.8, seed=3))]
+
+
+class TwoRateCarrier(ToyCarrier):
+    """A 'rendering' that differs with the speaking rate; remembers the rates it rendered."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.rendered: list[int] = []
+
+    def render(self, text: str, sample_rate: int, rate: int) -> list[torch.Tensor]:
+        self.rendered.append(rate)
+        return [torch.from_numpy(speech_like(0.8, seed=3 if rate == 120 else 5))]
 
 
 class RecordingOracle(QueryOracle):
@@ -64,7 +76,7 @@ def test_the_band_split_sums_to_the_signal():
 
 def test_espeak_renders_the_target_in_every_voice():
     attack = CarrierAttack(voices=["en-us+m3", "en+f2"], levels_db=[-5.0, 0.0])
-    spoken = attack.render("OPEN THE DOOR", 16_000)
+    spoken = attack.render("OPEN THE DOOR", 16_000, 160)
     assert len(spoken) == 2
     for audio in spoken:
         assert 0.4 < audio.numel() / 16_000 < 2.5  # a short phrase, its silences trimmed
@@ -145,7 +157,23 @@ def test_a_carrier_the_system_never_hears_as_the_target_stops_early_with_a_feasi
     attack = ToyCarrier(levels_db=[-5.0, 0.0])  # the toy transcribes gibberish: never "OPEN THE DOOR"
     constraints = Constraints(PerturbationBudget(mode="snr"))
     result = attack(server.session(100), clean, Targeted("OPEN THE DOOR"), constraints, seed=0)
-    assert not result.success and result.queries == 3 + 1  # the starts, then the closest one's projection
+    assert not result.success and result.queries == 2 * 3 + 1  # the starts at 160 and at 120 wpm, a projection
     clean = torch.from_numpy(clean)
     delta = torch.from_numpy(result.adversarial) - clean
     assert bool(constraints.feasible(clean, delta[None])[0]) and delta.abs().max() > 0
+
+
+def test_a_slower_rendering_is_tried_only_where_no_faster_one_is_heard(server):
+    clean = speech_like(1.0)
+
+    def heard(rate: int) -> str:
+        start = TwoRateCarrier(levels_db=[0.0], replace=False).starts(torch.from_numpy(clean), "", 16_000, rate)[0]
+        return server.session(1).transcribe((torch.from_numpy(clean) + start).numpy())[0]
+
+    assert heard(120) != heard(160)
+    constraints = Constraints(PerturbationBudget(mode="snr"))
+    for target, rounds in ((heard(160), [160]), (heard(120), [160, 120])):
+        attack = TwoRateCarrier(levels_db=[0.0], replace=False)
+        result = attack(server.session(60), clean, Targeted(target), constraints, seed=0)
+        assert attack.rendered == rounds
+        assert result.queries > len(rounds) + 1  # a start was heard: the search went on past its projection
