@@ -6,6 +6,7 @@ import importlib.util
 
 import jiwer
 import pytest
+import torch
 
 from lit_modules.backends import bundled_whisper
 from lit_modules.backends.bundled_whisper import BUNDLED_WHISPER, BundledWhisper, BundledWhisperError
@@ -54,26 +55,41 @@ def test_a_missing_package_names_the_install_command(monkeypatch, tmp_path):
         bundled_whisper.bundled_whisper_dir("huge", tmp_path)
 
 
-@pytest.mark.skipif(not BASE_INSTALLED, reason="the extra whisper-base is not installed")
-def test_base_transcribes_real_speech_as_ctranslate2_does(tmp_path):
+@pytest.fixture(scope="module")
+def whisper_base():
+    if not BASE_INSTALLED:
+        pytest.skip("the extra whisper-base is not installed")
+    return load_backend("whisper_base")
+
+
+def test_base_transcribes_as_ctranslate2_does(whisper_base, tmp_path):
     """The multilingual base model, prompted for English transcription: the converted model's greedy transcripts
-    equal CTranslate2's own engine on the assembled file, and read real speech well."""
+    equal CTranslate2's own engine on the assembled file (espeak-ng speech, which needs no shared data)."""
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    from attacks.carrier import CarrierAttack
+
+    texts = ["OPEN THE DOOR", "TURN ON THE LIGHTS IN THE KITCHEN"]
+    spoken = [CarrierAttack(voices=["en-us+m3"]).render(text, 16_000, 140)[0] * 0.3 for text in texts]
+    waveforms = torch.nn.utils.rnn.pad_sequence(spoken, batch_first=True)
+    lengths = torch.tensor([audio.numel() for audio in spoken])
+    assert whisper_base.model.config.vocab_size == 51865 and len(whisper_base.prompt) == 4  # <|en|><|transcribe|>
+    assert sum(p.numel() for p in whisper_base.model.parameters()) == 72_593_920
+    engine = ctranslate2.models.Whisper(str(bundled_whisper.assemble_ctranslate2("base", tmp_path / "ct2")),
+                                        device="cpu", compute_type="float32")
+    features = whisper_base._log_mel(waveforms, lengths, 3000).numpy()
+    results = engine.generate(ctranslate2.StorageView.from_array(features), [whisper_base.prompt] * len(texts),
+                              beam_size=1)
+    theirs = [whisper_base.tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
+    assert whisper_base.raw_transcribe(waveforms, lengths) == theirs
+    assert whisper_base.transcribe(waveforms, lengths) == texts
+
+
+def test_base_reads_real_speech(whisper_base):
     from tests.conftest import REAL_SPEECH_ROOT
     from datamodules import LibriSpeechDataModule
 
     if not (REAL_SPEECH_ROOT / "LibriSpeech" / "dev-clean").is_dir():
         pytest.skip("real speech not available")
-    ctranslate2 = pytest.importorskip("ctranslate2")
     batch = next(iter(LibriSpeechDataModule(root=str(REAL_SPEECH_ROOT), test_splits=["dev-clean"], batch_size=6,
                                             bucket_by_length=False).test_dataloader()))
-    whisper = load_backend("whisper_base")
-    assert whisper.model.config.vocab_size == 51865 and len(whisper.prompt) == 4  # <|en|><|transcribe|> prompted
-    assert sum(p.numel() for p in whisper.model.parameters()) == 72_593_920
-    engine = ctranslate2.models.Whisper(str(bundled_whisper.assemble_ctranslate2("base", tmp_path / "ct2")),
-                                        device="cpu", compute_type="float32")
-    features = whisper._log_mel(batch.waveforms, batch.lengths, 3000).numpy()
-    results = engine.generate(ctranslate2.StorageView.from_array(features), [whisper.prompt] * len(features),
-                              beam_size=1)
-    theirs = [whisper.tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
-    assert whisper.raw_transcribe(batch.waveforms, batch.lengths) == theirs
-    assert jiwer.wer(batch.transcripts, whisper.transcribe(batch.waveforms, batch.lengths)) < 0.15
+    assert jiwer.wer(batch.transcripts, whisper_base.transcribe(batch.waveforms, batch.lengths)) < 0.15
