@@ -34,7 +34,7 @@ from attacks.constraints import Constraints
 from attacks.goals import TARGET_PHRASE, Goal
 from attacks.oracle import QueryBudgetExceeded, QueryOracle
 from attacks.subspace import BandNoiseBasis
-from core.espeak import EspeakEngine, VoiceSettings
+from core.espeak import VoiceSettings, synthesize_fresh
 
 DEFAULT_VOICES = ("en-us+m3", "en-us+f2", "en+m1", "en-gb-x-rp+f4")
 LOG = logging.getLogger(__name__)
@@ -96,14 +96,13 @@ class CarrierAttack(Attack):
         """``text`` spoken by each voice at ``rate`` words per minute: waveforms [L_v] at ``sample_rate``, silence
         trimmed, peak 1 (cached)."""
         key = (text, sample_rate, rate)
-        if key not in self._renderings:
-            engine = EspeakEngine.instance()
+        if key not in self._renderings:  # in a fresh process: espeak-ng's state would couple utterances
+            requests = [(text.lower(), VoiceSettings(*name.split("+"), rate=rate)) for name in self.voices]
+            pcms, espeak_rate = synthesize_fresh(requests)
             spoken = []
-            for name in self.voices:
-                language, variant = name.split("+")
-                pcm = engine.synthesize(text.lower(), VoiceSettings(language, variant, rate=rate))
+            for pcm in pcms:
                 audio = torchaudio.functional.resample(torch.from_numpy(pcm.astype(np.float32) / 32768.0),
-                                                       engine.sample_rate, sample_rate)
+                                                       espeak_rate, sample_rate)
                 loud = (audio.abs() > SILENCE_FRACTION * audio.abs().max()).nonzero()
                 audio = audio[int(loud[0]): int(loud[-1]) + 1]
                 spoken.append(audio / audio.abs().max().clamp(min=1e-8))

@@ -1,15 +1,20 @@
 """Offline speech synthesis with the espeak-ng C library shipped by the PyPI package ``espeakng-loader``.
 
-The library keeps global state, so there is one engine per process (``EspeakEngine.instance()``);
-the corpus generator gives each worker process its own.
+The library keeps global state, so there is one engine per process (``EspeakEngine.instance()``), and that state
+survives from one utterance to the next: the same request gives slightly different samples after other requests.
+Audio that must be reproducible is therefore synthesized by a fresh process (``synthesize_fresh``; the corpus
+generator gives each chapter one).
 """
 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.context import BaseContext
 
 import numpy as np
 
@@ -123,8 +128,8 @@ class EspeakEngine:
     def synthesize(self, text: str, voice: VoiceSettings, seed: int = 0) -> np.ndarray:
         """Speak ``text``; returns int16 PCM samples [T] at ``self.sample_rate`` Hz.
 
-        espeak-ng draws random numbers (aspiration noise, jitter); ``seed`` fixes them, so equal
-        requests give identical samples whatever was synthesized before.
+        espeak-ng draws random numbers (aspiration noise, jitter); ``seed`` fixes them, but other state carries over
+        from earlier requests in this process (use ``synthesize_fresh`` where that matters).
         """
         with self._lock:
             self._set_voice(voice)
@@ -137,3 +142,25 @@ class EspeakEngine:
             if not self._chunks:
                 raise SynthesisError(f"espeak-ng produced no audio for text {text!r} with voice {voice}")
             return np.concatenate(self._chunks).astype(np.int16, copy=False)
+
+
+def fresh_process_context(preload: Sequence[str] = ()) -> BaseContext:
+    """A multiprocessing context whose children start without espeak-ng state: ``forkserver`` (children forked
+    from a server that never ran espeak-ng; it imports ``preload`` once) where available, else ``spawn``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(preload))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def synthesize_fresh(requests: Sequence[tuple[str, VoiceSettings]], seed: int = 0) -> tuple[list[np.ndarray], int]:
+    """Speak each ``(text, voice)`` in order in a new process; returns int16 PCM [T] per request and the sample rate
+    (Hz). The samples depend on the requests only, not on what this process synthesized before."""
+    with fresh_process_context([__name__]).Pool(1) as pool:
+        return pool.apply(_synthesize_all, (list(requests), seed))
+
+
+def _synthesize_all(requests: list[tuple[str, VoiceSettings]], seed: int) -> tuple[list[np.ndarray], int]:
+    engine = EspeakEngine.instance()
+    return [engine.synthesize(text, voice, seed) for text, voice in requests], engine.sample_rate

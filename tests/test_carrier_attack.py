@@ -89,6 +89,18 @@ def test_espeak_renders_the_target_in_every_voice():
     torch.testing.assert_close(starts[2] + clean, starts[1])  # replacing = the carrier alone at the speech's level
 
 
+def test_renderings_do_not_depend_on_what_the_process_synthesized_before():
+    from core.espeak import EspeakEngine, VoiceSettings
+
+    voices = ["en-us+m3", "en+m1"]  # voices whose samples drift with espeak-ng's state in one process
+    first = CarrierAttack(voices=voices).render("OPEN THE DOOR", 16_000, 160)
+    for _ in range(2):  # what earlier utterances of an attacker process leave behind
+        EspeakEngine.instance().synthesize("turn on the lights", VoiceSettings("en-us", "m3", rate=120))
+    again = CarrierAttack(voices=voices).render("OPEN THE DOOR", 16_000, 160)
+    for a, b in zip(first, again):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_carrier_reaches_a_target_that_score_based_attacks_miss(server):
     clean = speech_like(1.5)
     attack = ToyCarrier(levels_db=[0.0], replace=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import random
 import time
@@ -25,7 +24,7 @@ from core.audio_io import resample
 from core.cache_dir import default_cache_dir
 from datamodules.corpus_statistics import corpus_statistics
 from datamodules.synthetic.corpus_config import SPLITS, SyntheticCorpusConfig
-from core.espeak import EspeakEngine, VoiceSettings
+from core.espeak import EspeakEngine, VoiceSettings, fresh_process_context
 from core.logs import progress_options
 from datamodules.synthetic.grammar import SentenceGrammar
 from datamodules.synthetic.speakers import SyntheticSpeaker, make_speakers
@@ -176,12 +175,7 @@ def generate_corpus(
     written = reused = 0
     bar = tqdm(total=config.total_utterances, desc="synthesizing corpus", unit="utt", **progress_options(progress))
     # A fresh process per chapter (forked from a server that never ran espeak-ng) keeps the audio reproducible.
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-    else:
-        context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_init, maxtasksperchild=1) as pool:
+    with fresh_process_context([__name__]).Pool(workers, initializer=_worker_init, maxtasksperchild=1) as pool:
         for new, old in pool.imap_unordered(render_chapter, jobs):
             written, reused = written + new, reused + old
             bar.update(new + old)
