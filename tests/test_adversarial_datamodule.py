@@ -193,6 +193,26 @@ def test_enhancement_pairs_keep_the_splits_and_add_identity_pairs_only_when_aske
     assert perturbed.shape == clean.shape and perturbed.shape[0] == lengths.shape[0] <= 2
 
 
+def test_enhancement_pairs_pair_the_benign_only_sources_with_their_own_recordings(tiny_corpus, tmp_path):
+    """Benign calibration and training sources are no attacked sources, yet their noisy examples sit in the splits
+    (a Task 2 run with ``detectors.calibration_sources`` once stopped here on their ids)."""
+    from datamodules.adversarial.pairs import EnhancementPairsDataModule
+
+    source = LibriSpeechDataModule(synthetic_dir=str(tiny_corpus), test_splits=["test"], val_splits=["dev"], seed=0)
+    cheap = [AttackSpec(GaussianNoise(10.0), adversarial=False), AttackSpec(GaussianNoise(0.0), only_successful=False)]
+    adversarial = _datamodule(tiny_corpus, tmp_path, source=source, attacks=cheap, calibration_sources=3,
+                              calibration_stage="val", benign_train_sources=2)
+    generate(adversarial)
+    pairs = EnhancementPairsDataModule(adversarial, batch_size=2)
+    pairs.setup("fit")
+    clean_of = {s.utterance_id: s.audio_path for s in adversarial.benign_sources()}
+    paired = {noisy: clean for split in pairs.pairs.values() for noisy, clean in split}
+    benign_noisy = [e for split in adversarial.examples.values() for e in split
+                    if e.source_id in clean_of and e.kind != "clean"]
+    assert len(clean_of) == len(benign_noisy) == 5
+    assert all(paired[e.path] == clean_of[e.source_id] for e in benign_noisy)
+
+
 def test_the_training_cli_generates_the_campaigns_an_enhancement_pairs_module_reads(tiny_corpus, tmp_path):
     """``python train.py fit --config configs/se.yaml``: the pairs module wraps the adversarial one; the CLI runs its
     campaigns before fitting (the data module itself would only raise)."""

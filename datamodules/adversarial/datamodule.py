@@ -187,7 +187,7 @@ class AdversarialDataModule(L.LightningDataModule):
     def jobs(self) -> list[CampaignJob]:
         """One campaign per attack of the mix: adversarial attacks on the attacked sources, benign ones also on the
         benign-only sources; the transfer prior reaches the attacks that use it."""
-        attacked, benign = self.sources(), self.benign_calibration_sources() + self.benign_training_sources()
+        attacked, benign = self.sources(), self.benign_sources()
         return [CampaignJob(spec.attack, attacked if spec.adversarial else attacked + benign, self.goal, self.budget,
                             self._prior_of(spec)) for spec in self.attacks]
 
@@ -214,6 +214,10 @@ class AdversarialDataModule(L.LightningDataModule):
         return [SourceUtterance(u.utterance_id, str(u.audio_path), u.transcript)
                 for u in self.source.stage_utterances(self.source_stage)
                 if self.split(u.utterance_id) in self.attack_splits]
+
+    def benign_sources(self) -> list[SourceUtterance]:
+        """The benign-only sources (calibration, then training): their examples are clean and benign attacks only."""
+        return self.benign_calibration_sources() + self.benign_training_sources()
 
     def _benign_pool(self) -> list:
         """Utterances of the calibration stage that are not attacked sources (where benign-only sources come from)."""

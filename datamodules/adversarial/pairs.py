@@ -58,7 +58,8 @@ class EnhancementPairsDataModule(L.LightningDataModule):
             return
         self.adversarial.trainer = self.trainer
         self.adversarial.setup(stage)
-        sources = {s.utterance_id: s.audio_path for s in self.adversarial.sources()}
+        # the benign-only sources' noisy examples pair with their clean recordings too
+        sources = {s.utterance_id: s.audio_path for s in self.adversarial.sources() + self.adversarial.benign_sources()}
         self.pairs = {split: [(e.path, sources[e.source_id]) for e in examples
                               if e.kind != "clean" or self.identity_pairs]
                       for split, examples in self.adversarial.examples.items()}
