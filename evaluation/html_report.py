@@ -126,7 +126,8 @@ def render(out_dir: Path) -> str:
     title = f"{record['task']} ({record['preset']['name']} preset)"
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>Finished {html.escape(str(record.get('finished', '?')))}; wall time "
-             f"{record.get('wall_time_s', math.nan):.0f} s. Intervals: bootstrap 95 % over utterances. Versions: "
+             f"{record.get('wall_time_s', math.nan):.0f} s. Intervals: "
+             + html.escape(record.get("intervals", "bootstrap 95 % over utterances")) + ". Versions: "
              + html.escape(", ".join(f"{k} {v}" for k, v in record.get("versions", {}).items())) + "</p>"]
     titles = record.get("titles", {})
     for name, rows in record["tables"].items():

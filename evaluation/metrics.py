@@ -1,11 +1,14 @@
-"""The benchmark tables' figures (pure functions over per-utterance arrays), each with a bootstrap 95 % interval.
+"""The benchmark tables' figures (pure functions over per-utterance arrays), each with a 95 % interval.
 
 - corpus WER: total word edits / total reference words (jiwer alignments), not a mean of per-utterance WERs;
 - detection: AUC (torchmetrics), FP % / FN % at a calibrated threshold (``evaluation.calibration``);
 - UR %: share of targeted attacks that did not end with the target transcript *and* no detector flag.
 
-The bootstrap resamples utterances with replacement (percentile interval). ``scipy.stats.bootstrap`` was not used
-because AUC is undefined on resamples holding one class; here such resamples are skipped and counted.
+Rates that count inputs (success, UR, FP, FN, TPR, share flagged: k of n at a fixed threshold) carry the Wilson
+score interval (``scipy.stats.binomtest``): a bootstrap of 13 attacks that all failed resamples only failures and
+reports [100, 100], where 13 of 13 says no more than >= 77 %. Ratios and rank statistics (WER, AUC, ECE) carry a
+percentile bootstrap over utterances: ``scipy.stats.bootstrap`` was not used because AUC is undefined on resamples
+holding one class; here such resamples are skipped.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from evaluation.calibration import error_rates
+
+
+INTERVALS = ("95 %, Wilson score for rates that count inputs (success, UR, FP, FN, TPR, flagged), bootstrap over "
+             "utterances for WER, AUC and ECE")
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """A figure with its bootstrap 95 % interval (``low`` / ``high`` are NaN when it could not be resampled)."""
+    """A figure with its 95 % interval (``low`` / ``high`` are NaN when there is none, e.g. a single utterance)."""
 
     value: float
     low: float
@@ -86,28 +92,28 @@ def auc(scores, labels) -> float:
     return 100.0 * float(binary_auroc(torch.from_numpy(scores), torch.from_numpy(labels)))
 
 
-def detection(scores, labels, threshold: float, resamples: int = 1000, seed: int = 0) -> dict[str, Estimate]:
-    """AUC %, FP % and FN % at ``threshold`` (flag: score >= threshold) with intervals."""
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+def proportion(outcomes) -> Estimate:
+    """% of true ``outcomes`` [N] (bool) with the Wilson score 95 % interval; NaN for N = 0."""
+    from scipy.stats import binomtest
 
-    def rate(key: str) -> Callable[[np.ndarray], float]:
-        def statistic(i: np.ndarray) -> float:
-            if labels[i].min() == labels[i].max():
-                return float("nan")
-            return error_rates(scores[i], labels[i], threshold)[key]
-        return statistic
-
-    return {"auc": bootstrap(lambda i: auc(scores[i], labels[i]), len(scores), resamples, seed),
-            "fp": bootstrap(rate("fp"), len(scores), resamples, seed),
-            "fn": bootstrap(rate("fn"), len(scores), resamples, seed)}
-
-
-def flag_rate(scores, threshold: float, resamples: int = 1000, seed: int = 0) -> Estimate:
-    """% of inputs flagged (score >= threshold), e.g. clean speech a detector would reject."""
-    flagged = np.asarray(scores, np.float64) >= threshold
-    if not flagged.size:
+    outcomes = np.asarray(outcomes, bool)
+    if not outcomes.size:
         return Estimate(float("nan"), np.nan, np.nan)
-    return bootstrap(lambda i: 100.0 * flagged[i].mean(), len(flagged), resamples, seed)
+    interval = binomtest(int(outcomes.sum()), outcomes.size).proportion_ci(0.95, method="wilson")
+    return Estimate(100.0 * float(outcomes.mean()), 100.0 * interval.low, 100.0 * interval.high)
+
+
+def detection(scores, labels, threshold: float, resamples: int = 1000, seed: int = 0) -> dict[str, Estimate]:
+    """AUC % (bootstrap interval), FP % of the benign and FN % of the adversarial inputs at ``threshold`` (flag:
+    score >= threshold; Wilson intervals)."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    fp, fn = proportion(scores[labels == 0] >= threshold), proportion(scores[labels == 1] < threshold)
+    return {"auc": bootstrap(lambda i: auc(scores[i], labels[i]), len(scores), resamples, seed), "fp": fp, "fn": fn}
+
+
+def flag_rate(scores, threshold: float) -> Estimate:
+    """% of inputs flagged (score >= threshold), e.g. clean speech a detector would reject (Wilson interval)."""
+    return proportion(np.asarray(scores, np.float64) >= threshold)
 
 
 def filtered_wer(references: list[str], hypotheses: list[str], flagged, resamples: int = 1000,
@@ -127,31 +133,22 @@ def filtered_wer(references: list[str], hypotheses: list[str], flagged, resample
             "wer_change": bootstrap(change, len(edits), resamples, seed)}
 
 
-def unsuccessful_rate(success, flagged=None, resamples: int = 1000, seed: int = 0) -> Estimate:
-    """UR %: attacks that failed (no target transcript) or were flagged by a detector."""
+def unsuccessful_rate(success, flagged=None) -> Estimate:
+    """UR %: attacks that failed (no target transcript) or were flagged by a detector (Wilson interval)."""
     success = np.asarray(success, bool)
     passed = success if flagged is None else success & ~np.asarray(flagged, bool)
-    if not passed.size:
-        return Estimate(float("nan"), np.nan, np.nan)
-    return bootstrap(lambda i: 100.0 * (1.0 - passed[i].mean()), len(passed), resamples, seed)
+    return proportion(~passed)
 
 
 def success_rate(success) -> Estimate:
-    """% of attacks that met their goal, with the Wilson score 95 % interval (``scipy.stats.binomtest``): unlike a
-    bootstrap of a few utterances it does not collapse to a point at 0 % or 100 %."""
-    from scipy.stats import binomtest
-
-    success = np.asarray(success, bool)
-    if not success.size:
-        return Estimate(float("nan"), np.nan, np.nan)
-    interval = binomtest(int(success.sum()), success.size).proportion_ci(0.95, method="wilson")
-    return Estimate(100.0 * float(success.mean()), 100.0 * interval.low, 100.0 * interval.high)
+    """% of attacks that met their goal (Wilson interval)."""
+    return proportion(success)
 
 
-def true_positive_rate(scores, labels, threshold: float, resamples: int = 1000, seed: int = 0) -> Estimate:
-    """TPR % (adversarial inputs flagged, score >= ``threshold``) with its interval: 100 - FN %."""
-    fn = detection(scores, labels, threshold, resamples, seed)["fn"]
-    return Estimate(100.0 - fn.value, 100.0 - fn.high, 100.0 - fn.low)
+def true_positive_rate(scores, labels, threshold: float) -> Estimate:
+    """TPR % (adversarial inputs flagged, score >= ``threshold``; Wilson interval)."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(int)
+    return proportion(scores[labels == 1] >= threshold)
 
 
 def expected_calibration_error(probabilities, labels, bins: int = 10, resamples: int = 1000, seed: int = 0

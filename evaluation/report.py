@@ -3,7 +3,7 @@ with their preset, seed and package versions; the same figures logged to Weights
 ``WANDB_MODE`` says otherwise).
 
 A table is a list of rows; a row maps column names to plain values or ``metrics.Estimate`` (a figure with its
-bootstrap 95 % interval, written as ``value [low, high]`` in Markdown and as three columns in CSV / JSON).
+95 % interval, written as ``value [low, high]`` in Markdown and as three columns in CSV / JSON).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from evaluation.metrics import Estimate
+from evaluation.metrics import INTERVALS, Estimate
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,10 @@ def write_run(out_dir: Path, task: str, tables: dict[str, list[dict]], titles: d
                 writer = csv.DictWriter(handle, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(flat_rows)
-    sections.append(f"Wall time: {wall_time_s:.0f} s. Intervals: bootstrap 95 % over utterances.")
+    sections.append(f"Wall time: {wall_time_s:.0f} s. Intervals: {INTERVALS}.")
     text = "\n".join(sections)
     (out_dir / "results.md").write_text(text + "\n")
-    record = {"task": task, "preset": preset, "titles": titles, "wall_time_s": wall_time_s,
+    record = {"task": task, "preset": preset, "titles": titles, "wall_time_s": wall_time_s, "intervals": INTERVALS,
               "versions": package_versions(),
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "output": str(out_dir),
               "tables": {name: [flat(r) for r in rows] for name, rows in tables.items()}, **(extra or {})}

@@ -89,17 +89,16 @@ def detection_row(name: str, calibrated, examples: list, hypotheses: list[str], 
     filtered = metrics.filtered_wer(references, hypotheses, values >= calibrated.threshold,
                                     preset.bootstrap_resamples, preset.seed)
     at_youden = metrics.detection(values, labels, calibrated.threshold_youden, 0)
-    at_rates = {f"TPR % @{100 * fpr:g}% FPR": metrics.true_positive_rate(values, labels, threshold,
-                                                                        preset.bootstrap_resamples, preset.seed)
+    at_rates = {f"TPR % @{100 * fpr:g}% FPR": metrics.true_positive_rate(values, labels, threshold)
                 for fpr, threshold in sorted(calibrated.thresholds_at.items())}
     ece = (metrics.expected_calibration_error(values, labels, resamples=preset.bootstrap_resamples, seed=preset.seed)
            if calibrated.probability else metrics.Estimate(float("nan"), np.nan, np.nan))
     row = {"detector": name, "n": len(examples), "AUC %": found["auc"], **at_rates, "FP %": found["fp"],
            "FN %": found["fn"], "FP % (J)": at_youden["fp"].value, "FN % (J)": at_youden["fn"].value,
            "ECE %": ece,
-           "FP % clean": metrics.flag_rate(clean_values, calibrated.threshold, preset.bootstrap_resamples, preset.seed),
+           "FP % clean": metrics.flag_rate(clean_values, calibrated.threshold),
            **{f"FP % {kind}": metrics.flag_rate(scoring.scores(calibrated.detector, harder, sample_rate, batch_size),
-                                                calibrated.threshold, preset.bootstrap_resamples, preset.seed)
+                                                calibrated.threshold)
               for kind, harder in (negatives or {}).items()},
            "WER %": metrics.corpus_wer(references, hypotheses, preset.bootstrap_resamples, preset.seed),
            "WER filtered %": filtered["wer_filtered"], "WER change": filtered["wer_change"]}
@@ -130,8 +129,7 @@ def cross_attack_rows(detectors: dict, examples: list, adaptive: dict[str, list]
             found = metrics.detection(values, labels, calibrated.threshold, preset.bootstrap_resamples, preset.seed)
             row[f"{family} AUC %"] = found["auc"]
             threshold = calibrated.thresholds_at.get(0.01, float("nan"))
-            row[f"{family} TPR % @1% FPR"] = metrics.true_positive_rate(values, labels, threshold,
-                                                                        preset.bootstrap_resamples, preset.seed)
+            row[f"{family} TPR % @1% FPR"] = metrics.true_positive_rate(values, labels, threshold)
         rows.append(row)
     return rows
 

@@ -37,7 +37,7 @@ from datamodules.adversarial.datamodule import LabelledExample
 log = logging.getLogger(__name__)
 
 TITLES = {"unsuccessful_rate": 'UR % of targeted "open the door" attacks (paper Table 3; higher = more robust)',
-          "unsuccessful_rate_long": "UR % per backend, with bootstrap 95 % intervals"}
+          "unsuccessful_rate_long": "UR % per backend, with Wilson 95 % intervals"}
 DETECTOR_ROWS = {"TD": "TD", "BNN": "BNN-supervised"}
 
 
@@ -109,11 +109,10 @@ def defense_outcomes(defenses: list[str], examples: list[LabelledExample], succe
     return out
 
 
-def ur_rows(budget: str, setting: str, attack: str, backend: str, outcomes: dict[str, tuple], resamples: int,
-            seed: int) -> list[dict]:
+def ur_rows(budget: str, setting: str, attack: str, backend: str, outcomes: dict[str, tuple]) -> list[dict]:
     """Long-format rows, one per defense: UR % = share of attacks that did not reach the target unflagged."""
     return [{"budget": budget, "setting": setting, "attack": attack, "defense": defense, "backend": backend,
-             "n": len(reached), "UR %": metrics.unsuccessful_rate(reached, flagged, resamples, seed)}
+             "n": len(reached), "UR %": metrics.unsuccessful_rate(reached, flagged)}
             for defense, (reached, flagged) in outcomes.items()]
 
 
@@ -163,8 +162,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                 outcomes = defense_outcomes(
                     preset.task2_defenses, examples, success, backend, detectors,
                     lambda name: build_defense(defense_spec(name, se_checkpoint)), target, preset.seed)
-                long_rows += ur_rows(budget, "non-adaptive", attack, backend_name, outcomes,
-                                     preset.bootstrap_resamples, preset.seed)
+                long_rows += ur_rows(budget, "non-adaptive", attack, backend_name, outcomes)
             if preset.task2_adaptive:
                 for defense in preset.task2_defenses:
                     if defense in ("none", "TD"):
@@ -178,8 +176,7 @@ def run(preset: BenchmarkPreset, out_dir: Path, cache_root: Path, progress: bool
                                                 progress, gaussian=False, system=system, attack_splits=("test",))
                     generated(defended)
                     for attack, (examples, success) in adversarial_examples(defended).items():
-                        long_rows += ur_rows(budget, "adaptive", attack, backend_name, {defense: (success, None)},
-                                             preset.bootstrap_resamples, preset.seed)
+                        long_rows += ur_rows(budget, "adaptive", attack, backend_name, {defense: (success, None)})
     return {"tables": {"unsuccessful_rate": wide(long_rows, preset.backends), "unsuccessful_rate_long": long_rows},
             "images": images, "examples": listen_to}
 

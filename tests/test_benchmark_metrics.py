@@ -41,23 +41,43 @@ def test_filtering_removes_flagged_inputs_from_the_wer():
 
 def test_unsuccessful_rate_counts_failures_and_flags():
     success = [True, True, False, True]
-    assert metrics.unsuccessful_rate(success, resamples=0).value == pytest.approx(25.0)
-    assert metrics.unsuccessful_rate(success, [True, False, False, False], resamples=0).value == pytest.approx(50.0)
+    assert metrics.unsuccessful_rate(success).value == pytest.approx(25.0)
+    assert metrics.unsuccessful_rate(success, [True, False, False, False]).value == pytest.approx(50.0)
 
 
 def test_flag_rate_counts_inputs_at_or_above_the_threshold():
-    assert metrics.flag_rate([0.1, 0.5, 0.7, 0.2], threshold=0.5, resamples=0).value == pytest.approx(50.0)
-    assert math.isnan(metrics.flag_rate([], threshold=0.5, resamples=0).value)
+    assert metrics.flag_rate([0.1, 0.5, 0.7, 0.2], threshold=0.5).value == pytest.approx(50.0)
+    assert math.isnan(metrics.flag_rate([], threshold=0.5).value)
 
 
-def test_bootstrap_interval_brackets_the_value_and_narrows_with_data():
+def test_interval_brackets_the_value_and_narrows_with_data():
     generator = np.random.default_rng(0)
-    small = generator.random(20) < 0.3
-    large = generator.random(2000) < 0.3
-    a = metrics.unsuccessful_rate(small, resamples=500)
-    b = metrics.unsuccessful_rate(large, resamples=500)
+    small, large = generator.random(20) < 0.3, generator.random(2000) < 0.3
+    a, b = metrics.unsuccessful_rate(small), metrics.unsuccessful_rate(large)
     assert a.low <= a.value <= a.high and b.low <= b.value <= b.high
     assert (b.high - b.low) < (a.high - a.low)
+    words = generator.integers(1, 10, 20)
+    wer = metrics.corpus_wer([" ".join(["A"] * n) for n in words], [" ".join(["A"] * (n // 2)) for n in words])
+    assert wer.low < wer.value < wer.high  # bootstrap, over utterances
+
+
+def test_rates_of_counts_carry_wilson_intervals_that_stay_open_when_every_input_agrees():
+    """13 attacks, none reached the target: UR 100 %, but 13 of 13 says >= 77.2 % (Wilson), not [100, 100] (what a
+    bootstrap of 13 identical outcomes reports). The same for FP / FN / TPR / the share flagged at a threshold."""
+    wilson_13 = 100 * 1.959964**2 / (13 + 1.959964**2)  # the Wilson upper bound of 0 of 13: 22.8 %
+    ur = metrics.unsuccessful_rate([False] * 13)
+    assert ur.value == 100.0 and ur.low == pytest.approx(100 - wilson_13, rel=1e-4) and ur.high == pytest.approx(100)
+    scores, labels = np.array([0.1] * 13 + [0.9] * 13), np.array([0] * 13 + [1] * 13)
+    found = metrics.detection(scores, labels, threshold=0.5, resamples=200)
+    assert found["fp"].value == 0.0 and found["fp"].high == pytest.approx(wilson_13, rel=1e-4)
+    assert found["fn"].value == 0.0 and found["fn"].high == pytest.approx(wilson_13, rel=1e-4)
+    tpr = metrics.true_positive_rate(scores, labels, threshold=0.5)
+    assert tpr.value == 100.0 and tpr.low == pytest.approx(100 - wilson_13, rel=1e-4)
+    assert metrics.flag_rate(scores[:13], 0.5).high == pytest.approx(wilson_13, rel=1e-4)
+    # FP counts the benign inputs only, FN the adversarial ones: 1 of 4 benign flagged, 2 of 2 adversarial missed
+    found = metrics.detection([0.6, 0.1, 0.2, 0.3, 0.4, 0.45], [0, 0, 0, 0, 1, 1], threshold=0.5, resamples=0)
+    assert found["fp"].value == pytest.approx(25.0) and found["fn"].value == pytest.approx(100.0)
+    assert math.isnan(metrics.detection([0.1, 0.2], [0, 0], 0.5, resamples=0)["fn"].value)
 
 
 def test_bootstrap_skips_resamples_where_auc_is_undefined():

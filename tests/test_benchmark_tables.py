@@ -72,7 +72,7 @@ def test_task2_table_matches_hand_computed_values_in_every_cell(tmp_path):
             success = np.array([ok for _, _, ok in cases])
             outcomes = defense_outcomes(["none", "BNN", "DS"], examples, success, backend, {"BNN-supervised": bnn},
                                         lambda name: DownSampling(), TARGET)
-            long_rows += ur_rows("snr10", "non-adaptive", attack, backend_name, outcomes, resamples=0, seed=0)
+            long_rows += ur_rows("snr10", "non-adaptive", attack, backend_name, outcomes)
     table = wide(long_rows, ["b1", "b2"])
     assert [row["evaluation"] for row in table] == ["AE", "AE + BNN", "AE + DS", "AZ", "AZ + BNN", "AZ + DS"]
     for row in table:
@@ -139,10 +139,11 @@ def test_auc_counts_tied_scores_as_half_a_correct_order():
 
 
 def test_bootstrap_percentiles_match_the_binomial_distribution():
-    """UR over n = 50 attacks of which 15 failed: a resample's UR is Binomial(50, 0.3) / 50, so the percentile
-    interval is that distribution's 2.5 % and 97.5 % quantiles (up to resampling noise: 4,000 resamples)."""
-    success = np.array([False] * 15 + [True] * 35)
-    estimate = metrics.unsuccessful_rate(success, resamples=4_000, seed=1)
+    """The share of 15 failures in n = 50 attacks, bootstrapped: a resample's share is Binomial(50, 0.3) / 50, so
+    the percentile interval is that distribution's 2.5 % and 97.5 % quantiles (up to resampling noise: 4,000
+    resamples)."""
+    failed = np.array([True] * 15 + [False] * 35)
+    estimate = metrics.bootstrap(lambda i: 100.0 * failed[i].mean(), failed.size, resamples=4_000, seed=1)
     low, high = 100 * stats.binom.ppf([0.025, 0.975], 50, 0.3) / 50
     assert estimate.value == pytest.approx(30.0)
     assert abs(estimate.low - low) <= 2.0 and abs(estimate.high - high) <= 2.0, (estimate, low, high)
