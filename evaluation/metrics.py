@@ -21,8 +21,6 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-
-
 INTERVALS = ("95 %, Wilson score for rates that count inputs (success, UR, FP, FN, TPR, flagged), bootstrap over "
              "utterances for WER, AUC and ECE")
 
