@@ -61,7 +61,9 @@ def _serve(prior_factory: Callable | None, connection, threads: int | None) -> N
     import torch
 
     from attacks.transfer_prior import TransferPrior
+    from core.logs import configure_child
 
+    configure_child()  # the parent's choice of quiet output and of loggers to debug
     if threads:
         torch.set_num_threads(threads)
     prior = None

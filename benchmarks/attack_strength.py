@@ -32,6 +32,7 @@ from attacks.constraints import PerturbationBudget
 from attacks.evolutionary import EvolutionaryAttack
 from attacks.zeroth_order import ZerothOrderAttack
 from datamodules import LibriSpeechDataModule
+from core import logs
 from core.audio_io import load_audio
 from core.cache_dir import default_cache_dir
 from core.figures import success_curves
@@ -141,7 +142,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gradient-phase", type=float, default=None,
                         help="AE: share of the budget left to its final zeroth-order phase (default: the attack's own, "
                              "0.5; 0 = genetic search only, e.g. to time that phase)")
+    parser.add_argument("--debug", nargs="+", default=None, metavar="LOGGER",
+                        help="these loggers at DEBUG, in the attacker processes too, e.g. attacks.carrier (the carrier "
+                             "search's distance to the budget after each group of its latent)")
     args = parser.parse_args(argv)
+    if args.debug:
+        logs.configure(debug=args.debug)
 
     real = {"root": args.root, "test_splits": [args.split]} if args.root else {}
     data = LibriSpeechDataModule(test_subset=args.utterances, max_duration=args.max_duration, seed=args.seed, **real)

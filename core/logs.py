@@ -4,7 +4,8 @@ where someone watches them; ``verbose`` shows every library's messages.
 Quiet mode hides what is known and harmless: the model-loading progress bars of Hugging Face libraries, Lightning's
 hardware summary and tips, and the deprecation warnings listed in ``KNOWN_WARNINGS``. The choice travels to the
 spawned oracle and attacker processes through the environment (``VERBOSE_VARIABLE``), and ``configure_child``
-applies it there. Progress bars (``progress_options``) redraw at most once a minute when the output is not a
+applies it there, as it does the loggers named for debugging (``DEBUG_VARIABLE``, e.g. ``attacks.carrier``: the carrier
+search's distance to the budget after each group). Progress bars (``progress_options``) redraw at most once a minute when the output is not a
 terminal, so a log file gets a line a minute instead of a line per step.
 """
 
@@ -14,8 +15,11 @@ import logging
 import os
 import sys
 import warnings
+from typing import Sequence
 
 VERBOSE_VARIABLE = "ASR_ROBUSTNESS_VERBOSE"
+DEBUG_VARIABLE = "ASR_ROBUSTNESS_DEBUG"  # comma-separated logger names shown at DEBUG, here and in spawned processes
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 QUIET_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "transformers", "speechbrain", "huggingface_hub")
 KNOWN_WARNINGS = (  # (message regex, category): harmless, and out of this project's hands
     (r".*weights_only.*", Warning),
@@ -35,11 +39,15 @@ def verbose() -> bool:
     return os.environ.get(VERBOSE_VARIABLE, "0") == "1"
 
 
-def configure(verbose_output: bool = False, level: int = logging.INFO) -> None:
-    """Entry points call this once, before building models: logging format and level, and quiet mode unless
-    ``verbose_output``."""
+def configure(verbose_output: bool = False, level: int = logging.INFO,
+              debug: Sequence[str] | None = None) -> None:
+    """Entry points call this once, before building models: logging format and level, quiet mode unless
+    ``verbose_output``, and the loggers in ``debug`` (names, e.g. ``attacks.carrier``; None: those already in
+    ``DEBUG_VARIABLE``) at DEBUG in this process and in the oracle and attacker processes it spawns."""
     os.environ[VERBOSE_VARIABLE] = "1" if verbose_output else "0"
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if debug is not None:
+        os.environ[DEBUG_VARIABLE] = ",".join(debug)
+    logging.basicConfig(level=level, format=LOG_FORMAT)
     if verbose_output:  # undo an earlier quiet configuration in this process
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
@@ -47,7 +55,13 @@ def configure(verbose_output: bool = False, level: int = logging.INFO) -> None:
 
 
 def configure_child() -> None:
-    """Apply the parent's choice (``VERBOSE_VARIABLE``) in this process: a spawned oracle or attacker calls it first."""
+    """Apply the parent's choices (``VERBOSE_VARIABLE``, ``DEBUG_VARIABLE``) in this process: a spawned oracle or
+    attacker calls it first."""
+    debug = [name for name in os.environ.get(DEBUG_VARIABLE, "").split(",") if name]
+    if debug:
+        logging.basicConfig(format=LOG_FORMAT)  # a spawned process has no handler: DEBUG records would be dropped
+    for name in debug:
+        logging.getLogger(name).setLevel(logging.DEBUG)
     if verbose():
         return
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when huggingface_hub / transformers load

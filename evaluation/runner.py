@@ -41,6 +41,10 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true",
                         help="every library's messages (default: one line per stage, known harmless noise hidden)")
+    parser.add_argument("--debug", nargs="+", default=None, metavar="LOGGER",
+                        help="these loggers at DEBUG, in the attacker and oracle processes too, e.g. attacks.carrier "
+                             "(the carrier search's distance to the budget after each group); default: "
+                             "$ASR_ROBUSTNESS_DEBUG")
     parser.add_argument("--no-wandb", action="store_true", help="do not log to Weights & Biases")
     parser.add_argument("--wandb-mode", choices=("offline", "online"), default=None,
                         help="Weights & Biases mode (default: $WANDB_MODE, else offline; online needs `wandb login`)")
@@ -48,7 +52,7 @@ def main(task: str, run: Callable, titles: dict[str, str], argv: list[str] | Non
                         help="attack-only mode for multi-process / multi-node runs on a shared cache: run shard I of N "
                              "of every cell's attack campaigns and exit; a final run without --shard evaluates")
     args = parser.parse_args(argv)
-    logs.configure(args.verbose)
+    logs.configure(args.verbose, debug=args.debug)
     preset = load_preset(args.preset, args.set)
     for backend in preset.backends:  # a missing pretrained model stops the run before any work, naming its fetch
         require_available(backend, preset.backend_options.get(backend, {}))

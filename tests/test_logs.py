@@ -25,9 +25,9 @@ class Quietness:
 @pytest.fixture
 def restored(monkeypatch):
     """Undo what ``configure`` changes in this process: environment, logger levels, warning filters."""
-    for name in (logs.VERBOSE_VARIABLE, "HF_HUB_DISABLE_PROGRESS_BARS"):
+    for name in (logs.VERBOSE_VARIABLE, logs.DEBUG_VARIABLE, "HF_HUB_DISABLE_PROGRESS_BARS"):
         monkeypatch.delenv(name, raising=False)
-    levels = {name: logging.getLogger(name).level for name in logs.QUIET_LOGGERS}
+    levels = {name: logging.getLogger(name).level for name in (*logs.QUIET_LOGGERS, "attacks.carrier")}
     with warnings.catch_warnings():
         yield
     for name, level in levels.items():
@@ -55,6 +55,35 @@ def test_the_spawned_oracle_process_follows_the_parents_choice(restored):
     logs.configure(verbose_output=False)
     with OracleServer(Quietness) as server:
         assert server.info == {"verbose": "0", "bars_off": "1", "lightning": logging.WARNING}
+
+
+def test_a_logger_named_for_debugging_prints_from_the_spawned_attacker_process(restored, capfd):
+    """``--debug attacks.carrier``: the carrier search's trace, which runs in the attacker's process, reaches the
+    run's output; without it the attacker prints nothing."""
+    import functools
+
+    from attacks.attacker_process import AttackerProcess, AttackJob
+    from attacks.constraints import PerturbationBudget
+    from attacks.goals import Targeted
+    from attacks.oracle import OracleServer
+    from tests.test_attacks import speech_like
+    from tests.test_carrier_attack import ToyCarrier, toy_target
+    from tests.toy_system import toy_system
+
+    clean = speech_like(1.5)
+    attack = ToyCarrier(levels_db=[0.0], replace=False)
+    printed = {}
+    with OracleServer(functools.partial(toy_system, 0)) as server:
+        job = AttackJob(attack, clean, Targeted(toy_target(server, clean, attack)),
+                        PerturbationBudget(mode="snr", snr_db=10.0), seed=0, transcript_clean="")
+        for debug in ([], ["attacks.carrier"]):
+            logs.configure(debug=debug)
+            capfd.readouterr()
+            with AttackerProcess() as attacker:
+                attacker.run(job, server.session(300).hand_over())
+            printed[bool(debug)] = capfd.readouterr().err
+    assert "attacks.carrier" not in printed[False]
+    assert "DEBUG attacks.carrier: carrier:" in printed[True] and "size / budget" in printed[True]
 
 
 def test_progress_bars_redraw_once_a_minute_in_a_log_file(monkeypatch):
