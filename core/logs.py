@@ -4,9 +4,9 @@ where someone watches them; ``verbose`` shows every library's messages.
 Quiet mode hides what is known and harmless: the model-loading progress bars of Hugging Face libraries, Lightning's
 hardware summary and tips, and the deprecation warnings listed in ``KNOWN_WARNINGS``. The choice travels to the
 spawned oracle and attacker processes through the environment (``VERBOSE_VARIABLE``), and ``configure_child``
-applies it there, as it does the loggers named for debugging (``DEBUG_VARIABLE``, e.g. ``attacks.carrier``: the carrier
-search's distance to the budget after each group). Progress bars (``progress_options``) redraw at most once a minute when the output is not a
-terminal, so a log file gets a line a minute instead of a line per step.
+applies it there, as it does the loggers named for debugging (``DEBUG_VARIABLE``, e.g. ``attacks.carrier``: the
+carrier search's distance to the budget after each group). Progress bars (``progress_options``) redraw at most once
+a minute when the output is not a terminal, so a log file gets a line a minute instead of a line per step.
 """
 
 from __future__ import annotations
